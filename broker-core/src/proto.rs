@@ -1,0 +1,77 @@
+//! Every message between replicas. Client-facing messages live with the broker layer.
+
+use crate::store::Entry;
+use crate::types::{LogIndex, NodeId, Term};
+use serde::{Deserialize, Serialize};
+
+/// Why a vote (or pre-vote) was refused. Named after DLedger's `VoteResponse.RESULT` values
+/// where one exists, so a trace reads like DLedger's logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VoteRejectReason {
+    /// The candidate's term is older than ours (DLedger `REJECT_EXPIRED_VOTE_TERM`).
+    ExpiredVoteTerm,
+    /// We already voted for someone else in this term (`REJECT_ALREADY_VOTED`).
+    AlreadyVoted,
+    /// We heard from a live leader recently (`REJECT_ALREADY_HAS_LEADER`).
+    AlreadyHasLeader,
+    /// The candidate's last log term is older than ours (`REJECT_EXPIRED_LEDGER_TERM`).
+    ExpiredLedgerTerm,
+    /// Same last term, shorter log (`REJECT_SMALL_LEDGER_END_INDEX`).
+    SmallLedgerEndIndex,
+}
+
+/// A Raft message. Heartbeats are `AppendRequest`s with no entries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// RequestVote (Raft §5.2), or a pre-vote (§9.6) when `pre_vote` is set: a pre-vote carries
+    /// the term the candidate *would* use and changes no state on the receiver.
+    VoteRequest {
+        term: Term,
+        candidate: NodeId,
+        last_log_index: LogIndex,
+        last_log_term: Term,
+        pre_vote: bool,
+        /// Set when the leader asked for this election (`TimeoutNow`): bypasses leader stickiness.
+        leadership_transfer: bool,
+    },
+    VoteResponse {
+        term: Term,
+        pre_vote: bool,
+        granted: bool,
+        reject_reason: Option<VoteRejectReason>,
+    },
+    /// AppendEntries (Raft §5.3); `entries` empty = heartbeat.
+    AppendRequest {
+        term: Term,
+        leader: NodeId,
+        prev_log_index: LogIndex,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: LogIndex,
+    },
+    AppendResponse {
+        term: Term,
+        /// True when the entries were accepted *and are durable* on the follower.
+        success: bool,
+        /// On success: the highest index known to match the leader (durable).
+        /// On failure: a hint, the index the leader should retry from (follower's last index + 1
+        /// or the first index of the conflicting term).
+        match_or_hint: LogIndex,
+        /// The follower's last log index, durable or not.
+        last_log_index: LogIndex,
+    },
+    /// Sent by a leader to a caught-up follower it hands leadership to: start an election now.
+    TimeoutNow { term: Term },
+}
+
+impl Message {
+    pub fn term(&self) -> Term {
+        match self {
+            Message::VoteRequest { term, .. }
+            | Message::VoteResponse { term, .. }
+            | Message::AppendRequest { term, .. }
+            | Message::AppendResponse { term, .. }
+            | Message::TimeoutNow { term } => *term,
+        }
+    }
+}

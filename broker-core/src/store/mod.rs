@@ -1,0 +1,37 @@
+//! The log and the hard state as plain data. The core never writes anything: it asks for
+//! writes with `Effect::Persist` / `Effect::Sync`, and the caller reports durability back with
+//! `Input::Persisted`. After a crash the caller hands back what was durable as `RecoveredState`.
+
+mod entry;
+
+pub use entry::{chain_checksum, Entry, EntryKind};
+
+use crate::types::{LogIndex, NodeId, Term};
+use serde::{Deserialize, Serialize};
+
+/// What must survive a crash besides the log (Raft §5.1, Figure 2 "persistent state").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    pub term: Term,
+    pub voted_for: Option<NodeId>,
+}
+
+/// One durable write, in the order the core asked for them. The caller applies them in order;
+/// a crash before the covering `Sync` completes may drop any suffix of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PersistOp {
+    /// Replace the hard state.
+    HardState(HardState),
+    /// Remove every entry with index >= `from` (a follower dropping a conflicting, uncommitted suffix).
+    TruncateFrom { from: LogIndex },
+    /// Append entries; the first one's index is the current last index + 1.
+    Append { entries: Vec<Entry> },
+}
+
+/// What a restarting node finds on its disk: the durable hard state and log prefix.
+/// A torn tail (entries whose chained checksum does not verify) is cut by `Node::new`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveredState {
+    pub hard_state: HardState,
+    pub entries: Vec<Entry>,
+}
