@@ -1,0 +1,1 @@
+//! History checks (being written).
