@@ -3,6 +3,7 @@
 //! `step(now_ms, input)`; messages to send, writes to persist and replies come out of
 //! `take_effects()`. No async, no sockets, no clocks, no global RNG.
 
+pub mod broker;
 pub mod proto;
 pub mod raft;
 pub mod store;

@@ -1,0 +1,214 @@
+//! The broker on top of the replicated CommitLog: a send appends one entry; committed entries
+//! are dispatched into a ConsumeQueue per (topic, queue), which assigns the queue offset; SEND_OK
+//! goes out only after commit; pulls read committed messages only.
+
+mod consume_queue;
+pub mod protocol;
+
+pub use consume_queue::ConsumeQueue;
+pub use protocol::{ClientRequest, ClientResponse, QueueKey, StoredMessage};
+
+use crate::proto::Message;
+use crate::raft::{self, Effect, Input, Node, ProposeOutcome, RecoveryError, Role};
+use crate::store::{EntryKind, PersistOp, RecoveredState};
+use crate::types::{LogIndex, NodeId, ProposalId, SyncId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A client, as the broker knows it (the address replies go to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ClientId(pub u32);
+
+/// What the caller feeds into `Broker::step`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerInput {
+    /// Anything for the Raft node except `ClientPropose` (the broker makes those itself).
+    Raft(Input),
+    /// A request from a client.
+    Client {
+        client: ClientId,
+        request_id: u64,
+        request: ClientRequest,
+    },
+}
+
+/// What the broker asks its caller to do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerEffect {
+    Send { to: NodeId, msg: Message },
+    Persist(PersistOp),
+    Sync { sync_id: SyncId },
+    Respond {
+        client: ClientId,
+        request_id: u64,
+        response: ClientResponse,
+    },
+}
+
+/// A broker replica of one group in DLedger mode.
+pub struct Broker {
+    raft: Node,
+    queues: BTreeMap<QueueKey, ConsumeQueue>,
+    /// Sends proposed and not yet answered, by proposal.
+    proposals: BTreeMap<ProposalId, (ClientId, u64)>,
+    /// Sends known committed at an index not yet applied here.
+    committed_unapplied: BTreeMap<LogIndex, (ClientId, u64)>,
+    next_proposal: u64,
+    effects: Vec<BrokerEffect>,
+}
+
+impl Broker {
+    pub fn new(
+        config: raft::Config,
+        id: NodeId,
+        members: Vec<NodeId>,
+        recovered: RecoveredState,
+        rng_seed: u64,
+    ) -> Result<Broker, RecoveryError> {
+        Ok(Broker {
+            raft: Node::new(config, id, members, recovered, rng_seed)?,
+            queues: BTreeMap::new(),
+            proposals: BTreeMap::new(),
+            committed_unapplied: BTreeMap::new(),
+            next_proposal: 0,
+            effects: Vec::new(),
+        })
+    }
+
+    pub fn raft(&self) -> &Node {
+        &self.raft
+    }
+
+    pub fn queue(&self, key: &QueueKey) -> Option<&ConsumeQueue> {
+        self.queues.get(key)
+    }
+
+    pub fn step(&mut self, now_ms: u64, input: BrokerInput) {
+        match input {
+            BrokerInput::Raft(Input::ClientPropose { .. }) => {
+                panic!("invariant: callers send client requests as BrokerInput::Client")
+            }
+            BrokerInput::Raft(input) => self.raft.step(now_ms, input),
+            BrokerInput::Client {
+                client,
+                request_id,
+                request: ClientRequest::Send { queue, msg_id },
+            } => {
+                let proposal = ProposalId(self.next_proposal);
+                self.next_proposal += 1;
+                self.proposals.insert(proposal, (client, request_id));
+                let data = StoredMessage { queue, msg_id }.encode();
+                self.raft
+                    .step(now_ms, Input::ClientPropose { proposal, data });
+            }
+            BrokerInput::Client {
+                client,
+                request_id,
+                request: ClientRequest::Pull { queue, offset, max },
+            } => {
+                let response = self.pull(&queue, offset, max);
+                self.respond(client, request_id, response);
+            }
+        }
+        self.drain_raft();
+    }
+
+    pub fn take_effects(&mut self) -> Vec<BrokerEffect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    fn pull(&self, queue: &QueueKey, offset: u64, max: u32) -> ClientResponse {
+        let status = self.raft.status();
+        if status.role != Role::Leader {
+            return ClientResponse::NotLeader {
+                leader_hint: status.leader,
+            };
+        }
+        let msg_ids = self
+            .queues
+            .get(queue)
+            .map(|q| q.read(offset, max))
+            .unwrap_or_default();
+        ClientResponse::Pulled { offset, msg_ids }
+    }
+
+    fn respond(&mut self, client: ClientId, request_id: u64, response: ClientResponse) {
+        self.effects.push(BrokerEffect::Respond {
+            client,
+            request_id,
+            response,
+        });
+    }
+
+    /// Carries the Raft node's effects over: IO goes out, applies and replies are handled here.
+    fn drain_raft(&mut self) {
+        for effect in self.raft.take_effects() {
+            match effect {
+                Effect::Send { to, msg } => self.effects.push(BrokerEffect::Send { to, msg }),
+                Effect::Persist(op) => self.effects.push(BrokerEffect::Persist(op)),
+                Effect::Sync { sync_id } => self.effects.push(BrokerEffect::Sync { sync_id }),
+                Effect::Apply { entries } => {
+                    for entry in entries {
+                        if entry.kind == EntryKind::Normal {
+                            let message = StoredMessage::decode(&entry.data)
+                                .expect("invariant: every Normal entry is a StoredMessage");
+                            self.queues
+                                .entry(message.queue)
+                                .or_default()
+                                .dispatch(entry.index, message.msg_id);
+                        }
+                    }
+                }
+                Effect::Reply { proposal, outcome } => self.on_reply(proposal, outcome),
+            }
+        }
+        self.answer_applied();
+    }
+
+    fn on_reply(&mut self, proposal: ProposalId, outcome: ProposeOutcome) {
+        let (client, request_id) = self
+            .proposals
+            .remove(&proposal)
+            .expect("invariant: the node replies once to each proposal the broker made");
+        let response = match outcome {
+            ProposeOutcome::Committed { index, .. } => {
+                self.committed_unapplied.insert(index, (client, request_id));
+                return;
+            }
+            ProposeOutcome::NotLeader { leader_hint } => ClientResponse::NotLeader { leader_hint },
+            ProposeOutcome::Busy => ClientResponse::Busy,
+            ProposeOutcome::Timeout => ClientResponse::Timeout,
+            ProposeOutcome::LeadershipLost => ClientResponse::LeadershipLost,
+        };
+        self.respond(client, request_id, response);
+    }
+
+    /// SEND_OK for every committed send whose entry has been dispatched to its ConsumeQueue.
+    fn answer_applied(&mut self) {
+        let applied = self.raft.status().applied_index;
+        while let Some(entry) = self.committed_unapplied.first_entry() {
+            let index = *entry.key();
+            if index > applied {
+                break;
+            }
+            let (client, request_id) = entry.remove();
+            let stored = &self.raft.log()[usize::try_from(index.0 - 1)
+                .expect("invariant: log indexes fit in usize")];
+            let message = StoredMessage::decode(&stored.data)
+                .expect("invariant: a committed send is a StoredMessage");
+            let queue_offset = self
+                .queues
+                .get(&message.queue)
+                .and_then(|q| q.offset_of(index))
+                .expect("invariant: an applied send was dispatched to its ConsumeQueue");
+            self.respond(
+                client,
+                request_id,
+                ClientResponse::SendOk {
+                    queue_offset,
+                    log_index: index,
+                },
+            );
+        }
+    }
+}
