@@ -2,5 +2,7 @@
 //! operation, checks the history and measures failover.
 
 pub mod check;
+pub mod clock;
+pub mod disk;
 pub mod history;
 pub mod scenario;
