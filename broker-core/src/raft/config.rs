@@ -59,7 +59,9 @@ pub enum ConfigError {
     },
     #[error("vote_interval_ms_min ({min}) must not exceed vote_interval_ms_max ({max})")]
     VoteIntervalInverted { min: u64, max: u64 },
-    #[error("append_batch_entries_max ({batch}) must not exceed inflight_entries_max ({inflight})")]
+    #[error(
+        "append_batch_entries_max ({batch}) must not exceed inflight_entries_max ({inflight})"
+    )]
     BatchExceedsInflight { batch: u32, inflight: u32 },
 }
 
@@ -81,9 +83,21 @@ impl Config {
         at_least("max_heartbeat_leak", u64::from(self.max_heartbeat_leak), 1)?;
         at_least("max_wait_ack_ms", self.max_wait_ack_ms, 1)?;
         at_least("append_resend_ms", self.append_resend_ms, 1)?;
-        at_least("append_batch_entries_max", u64::from(self.append_batch_entries_max), 1)?;
-        at_least("inflight_entries_max", u64::from(self.inflight_entries_max), 1)?;
-        at_least("pending_proposals_max", u64::from(self.pending_proposals_max), 1)?;
+        at_least(
+            "append_batch_entries_max",
+            u64::from(self.append_batch_entries_max),
+            1,
+        )?;
+        at_least(
+            "inflight_entries_max",
+            u64::from(self.inflight_entries_max),
+            1,
+        )?;
+        at_least(
+            "pending_proposals_max",
+            u64::from(self.pending_proposals_max),
+            1,
+        )?;
         at_least("transfer_timeout_ms", self.transfer_timeout_ms, 1)?;
         if self.vote_interval_ms_min > self.vote_interval_ms_max {
             return Err(ConfigError::VoteIntervalInverted {

@@ -9,8 +9,17 @@
 //! `now_ms` is the node's *local* clock (the caller applies skew and drift); it must never go
 //! backwards between steps of one node instance.
 
+mod client;
 mod config;
+mod durability;
+mod election;
+mod invariants;
+mod log;
 mod node;
+mod progress;
+mod replication;
+#[cfg(test)]
+mod tests;
 
 pub use config::{Config, ConfigError};
 pub use node::{Node, RecoveryError};

@@ -1,0 +1,366 @@
+//! Log replication (Raft §5.3): the leader pushes entries and heartbeats, resends what is not
+//! acknowledged, commits by counting durable replicas of a current-term entry (§5.4.2), and
+//! steps down without a majority (check quorum). The follower checks prev index/term,
+//! truncates a conflicting uncommitted suffix, and acknowledges only durable entries.
+
+use super::node::{LeaderState, Node};
+use super::{ProposeOutcome, Role};
+use crate::proto::Message;
+use crate::store::{Entry, PersistOp};
+use crate::types::{LogIndex, NodeId, Term};
+
+impl Node {
+    // ---------------------------------------------------------------- follower side
+
+    pub(super) fn on_append_request(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        prev: (LogIndex, Term),
+        entries: Vec<Entry>,
+        leader_commit: LogIndex,
+    ) {
+        if term < self.hard_state.term {
+            self.send_append_rejection(from, LogIndex(0));
+            return;
+        }
+        assert!(
+            self.role != Role::Leader,
+            "invariant: two leaders in term {} ({} and {})",
+            term,
+            self.id,
+            from
+        );
+        if self.role != Role::Follower || self.leader != Some(from) {
+            self.become_follower(term, Some(from));
+        }
+        self.leader_contact_ms = self.now_ms;
+        self.reset_election_timer();
+        let (prev_index, prev_term) = prev;
+        match self.log.term_at(prev_index) {
+            None => self.send_append_rejection(from, self.log.last_index().next()),
+            Some(found) if found != prev_term => {
+                let hint = self
+                    .log
+                    .first_index_of_term_at(prev_index)
+                    .max(self.commit_index.next());
+                self.send_append_rejection(from, hint);
+            }
+            Some(_) => self.accept_entries(prev_index, entries, leader_commit),
+        }
+    }
+
+    fn send_append_rejection(&mut self, to: NodeId, hint: LogIndex) {
+        let msg = Message::AppendResponse {
+            term: self.hard_state.term,
+            success: false,
+            match_or_hint: hint,
+            last_log_index: self.log.last_index(),
+        };
+        self.send(to, msg);
+    }
+
+    /// prev matched: skip entries we already hold, truncate at the first conflict, append the
+    /// rest, and learn the commit index up to what is verified equal to the leader's log.
+    fn accept_entries(
+        &mut self,
+        prev_index: LogIndex,
+        entries: Vec<Entry>,
+        leader_commit: LogIndex,
+    ) {
+        let end = LogIndex(prev_index.0 + entries.len() as u64);
+        let mut new_entries = Vec::new();
+        for entry in entries {
+            if !new_entries.is_empty() {
+                new_entries.push(entry);
+                continue;
+            }
+            match self.log.get(entry.index) {
+                Some(held) if held.term == entry.term => {
+                    assert_eq!(
+                        held.checksum, entry.checksum,
+                        "invariant: Log Matching (§5.3): same index and term, different entry"
+                    );
+                }
+                Some(_) => {
+                    self.truncate_conflict(entry.index);
+                    new_entries.push(entry);
+                }
+                None => new_entries.push(entry),
+            }
+        }
+        self.append_from_leader(new_entries);
+        self.duty.verified_match = self.duty.verified_match.max(end);
+        let learned = leader_commit.min(self.duty.verified_match);
+        self.commit_index = self.commit_index.max(learned);
+        self.duty.ack_owed = true;
+    }
+
+    fn truncate_conflict(&mut self, from: LogIndex) {
+        assert!(
+            self.role != Role::Leader,
+            "invariant: a leader never truncates its own log"
+        );
+        assert!(
+            from > self.commit_index,
+            "invariant: truncating committed entry {} (commit {})",
+            from,
+            self.commit_index
+        );
+        assert!(
+            from > self.duty.verified_match,
+            "invariant: truncating entries verified equal to the leader's"
+        );
+        self.log.truncate_from(from);
+        self.durability.truncated(from);
+        self.watermark.truncated(from);
+        self.persist(PersistOp::TruncateFrom { from });
+    }
+
+    fn append_from_leader(&mut self, entries: Vec<Entry>) {
+        let Some(first) = entries.first() else {
+            return;
+        };
+        assert!(
+            first.verifies_after(self.log.checksum_at(self.log.last_index())),
+            "invariant: entry {} from the leader does not chain onto our log",
+            first.index
+        );
+        for entry in &entries {
+            self.log.push(entry.clone());
+        }
+        self.persist(PersistOp::Append { entries });
+    }
+
+    /// Sends the success response for what is durable and verified, once the hard state of this
+    /// term is durable too; the rest follows after the next `Persisted`.
+    pub(super) fn send_owed_ack(&mut self) {
+        let Some(leader) = self.leader else {
+            return;
+        };
+        if !self.duty.ack_owed || self.durability.durable_hard_state().term != self.hard_state.term
+        {
+            return;
+        }
+        let reportable = self
+            .durability
+            .durable_index()
+            .min(self.duty.verified_match);
+        let complete = reportable == self.duty.verified_match;
+        if reportable <= self.duty.acked_match && !complete {
+            return;
+        }
+        self.duty.acked_match = reportable;
+        self.duty.ack_owed = !complete;
+        let msg = Message::AppendResponse {
+            term: self.hard_state.term,
+            success: true,
+            match_or_hint: reportable,
+            last_log_index: self.log.last_index(),
+        };
+        self.send(leader, msg);
+    }
+
+    // ---------------------------------------------------------------- leader side
+
+    pub(super) fn on_append_response(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        success: bool,
+        match_or_hint: LogIndex,
+    ) {
+        if self.role != Role::Leader || term != self.hard_state.term {
+            return;
+        }
+        let last_index = self.log.last_index();
+        let now_ms = self.now_ms;
+        let resend_ms = self.config.append_resend_ms;
+        let progress = self.progress_mut(from);
+        progress.last_heard_ms = now_ms;
+        if success {
+            assert!(
+                match_or_hint <= last_index,
+                "invariant: follower {from} matches {match_or_hint} beyond our last index {last_index}"
+            );
+            progress.acknowledged(match_or_hint, now_ms, resend_ms);
+        } else {
+            progress.rejected(match_or_hint, last_index);
+        }
+    }
+
+    fn progress_mut(&mut self, peer: NodeId) -> &mut super::progress::Progress {
+        self.leader_state
+            .as_mut()
+            .expect("invariant: only a leader has progress")
+            .progress
+            .get_mut(&peer)
+            .expect("invariant: every peer has a progress entry")
+    }
+
+    pub(super) fn leader_state(&self) -> &LeaderState {
+        self.leader_state
+            .as_ref()
+            .expect("invariant: role Leader has leader state")
+    }
+
+    fn leader_state_mut(&mut self) -> &mut LeaderState {
+        self.leader_state
+            .as_mut()
+            .expect("invariant: role Leader has leader state")
+    }
+
+    /// Pushes new (or to-be-resent) entries to every follower, batched, within the in-flight
+    /// window.
+    pub(super) fn replicate(&mut self) {
+        let peers: Vec<NodeId> = self.peers().collect();
+        for peer in peers {
+            while self.send_next_batch(peer) {}
+        }
+    }
+
+    /// Sends one batch to `peer` if there is something to send and room in its window.
+    fn send_next_batch(&mut self, peer: NodeId) -> bool {
+        let last_index = self.log.last_index();
+        let batch_max = u64::from(self.config.append_batch_entries_max);
+        let inflight_max = u64::from(self.config.inflight_entries_max);
+        let resend_at_ms = self.now_ms + self.config.append_resend_ms;
+        let progress = self.progress_mut(peer);
+        if progress.next_index > last_index || progress.inflight_entries() >= inflight_max {
+            return false;
+        }
+        let room = inflight_max - progress.inflight_entries();
+        let count = batch_max
+            .min(room)
+            .min(last_index.0 - progress.next_index.0 + 1);
+        let first = progress.next_index;
+        progress.next_index = LogIndex(first.0 + count);
+        progress.resend_at_ms.get_or_insert(resend_at_ms);
+        let entries = self.log.slice(first, LogIndex(first.0 + count - 1));
+        self.send_append(peer, first.prev(), entries);
+        true
+    }
+
+    fn send_append(&mut self, peer: NodeId, prev_log_index: LogIndex, entries: Vec<Entry>) {
+        let msg = Message::AppendRequest {
+            term: self.hard_state.term,
+            leader: self.id,
+            prev_log_index,
+            prev_log_term: self
+                .log
+                .term_at(prev_log_index)
+                .expect("invariant: prev index is inside the leader's log"),
+            entries,
+            leader_commit: self.commit_index,
+        };
+        self.send(peer, msg);
+    }
+
+    /// Commit = the highest index durable on a majority (the leader counting its durable index)
+    /// whose entry is of the current term (§5.4.2, Figure 8: never commit an older-term entry by
+    /// counting replicas; it commits indirectly with the current-term entry after it).
+    pub(super) fn leader_advance_commit(&mut self) {
+        let mut matched: Vec<LogIndex> = self
+            .leader_state()
+            .progress
+            .values()
+            .map(|progress| progress.match_index)
+            .collect();
+        matched.push(self.durability.durable_index());
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let candidate = matched[self.majority() - 1];
+        if candidate > self.commit_index
+            && self.log.term_at(candidate) == Some(self.hard_state.term)
+        {
+            self.commit_index = candidate;
+        }
+    }
+
+    /// Timers of a leader: check quorum, proposal and transfer timeouts, heartbeat, resend.
+    pub(super) fn leader_tick(&mut self) {
+        if !self.leader_has_quorum() {
+            let term = self.hard_state.term;
+            self.become_follower(term, None);
+            return;
+        }
+        self.expire_proposals();
+        self.expire_transfer();
+        let now_ms = self.now_ms;
+        if now_ms >= self.leader_state().heartbeat_at_ms {
+            self.leader_state_mut().heartbeat_at_ms = now_ms + self.config.heartbeat_interval_ms;
+            self.send_heartbeats();
+        }
+        for progress in self.leader_state_mut().progress.values_mut() {
+            if progress.resend_at_ms.is_some_and(|at| at <= now_ms) {
+                progress.next_index = progress.match_index.next();
+                progress.resend_at_ms = None;
+            }
+        }
+    }
+
+    /// Empty appends anchored at each follower's match index, so they always verify.
+    fn send_heartbeats(&mut self) {
+        let anchors: Vec<(NodeId, LogIndex)> = self
+            .leader_state()
+            .progress
+            .iter()
+            .map(|(peer, progress)| (*peer, progress.match_index))
+            .collect();
+        for (peer, match_index) in anchors {
+            self.send_append(peer, match_index, Vec::new());
+        }
+    }
+
+    /// True while the leader heard from a majority (itself included) within the election
+    /// timeout base (DLedger: a leader that has lost its majority for leak × heartbeat steps down).
+    fn leader_has_quorum(&self) -> bool {
+        self.quorum_lost_at_ms()
+            .is_none_or(|lost_at| self.now_ms < lost_at)
+    }
+
+    /// The local time at which, hearing nothing more, the leader loses its majority.
+    pub(super) fn quorum_lost_at_ms(&self) -> Option<u64> {
+        let needed = self.majority() - 1;
+        if needed == 0 {
+            return None;
+        }
+        let mut heard: Vec<u64> = self
+            .leader_state()
+            .progress
+            .values()
+            .map(|progress| progress.last_heard_ms)
+            .collect();
+        heard.sort_unstable_by(|a, b| b.cmp(a));
+        Some(heard[needed - 1] + self.config.election_timeout_ms_base())
+    }
+
+    /// Leaves the leader role's state: every unanswered proposal learns the leadership is lost.
+    pub(super) fn step_down(&mut self) {
+        let state = self
+            .leader_state
+            .take()
+            .expect("invariant: a leader stepping down has leader state");
+        for pending in state.pending.into_values() {
+            self.reply(pending.proposal, ProposeOutcome::LeadershipLost);
+        }
+    }
+
+    pub(super) fn leader_deadline_ms(&self, state: &LeaderState) -> u64 {
+        let mut deadline = state.heartbeat_at_ms;
+        for progress in state.progress.values() {
+            if let Some(at) = progress.resend_at_ms {
+                deadline = deadline.min(at);
+            }
+        }
+        if let Some(lost_at) = self.quorum_lost_at_ms() {
+            deadline = deadline.min(lost_at);
+        }
+        if let Some(pending) = state.pending.values().next() {
+            deadline = deadline.min(pending.deadline_ms);
+        }
+        if let Some(transfer) = &state.transfer {
+            deadline = deadline.min(transfer.deadline_ms);
+        }
+        deadline
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests: one node, exact effects.
