@@ -397,9 +397,15 @@ impl Node {
         }
     }
 
+    /// Changes the hard state and asks to persist it. A hard-state write still waiting right
+    /// before this one (same unsynced batch, nothing in between) is replaced rather than repeated.
     pub(super) fn set_hard_state(&mut self, term: Term, voted_for: Option<NodeId>) {
         self.hard_state = HardState { term, voted_for };
-        self.persist(PersistOp::HardState(self.hard_state.clone()));
+        let op = PersistOp::HardState(self.hard_state.clone());
+        if let Some(Effect::Persist(PersistOp::HardState(_))) = self.effects.last() {
+            self.effects.pop();
+        }
+        self.persist(op);
     }
 
     pub(super) fn set_role(&mut self, to: Role) {
