@@ -185,7 +185,7 @@ impl Node {
             );
             progress.acknowledged(match_or_hint, now_ms, resend_ms);
         } else {
-            progress.rejected(match_or_hint, last_index);
+            progress.rejected(match_or_hint);
         }
     }
 
@@ -234,8 +234,7 @@ impl Node {
             .min(room)
             .min(last_index.0 - progress.next_index.0 + 1);
         let first = progress.next_index;
-        progress.next_index = LogIndex(first.0 + count);
-        progress.resend_at_ms.get_or_insert(resend_at_ms);
+        progress.sent(LogIndex(first.0 + count - 1), resend_at_ms);
         let entries = self.log.slice(first, LogIndex(first.0 + count - 1));
         self.send_append(peer, first.prev(), entries);
         true
@@ -292,8 +291,7 @@ impl Node {
         }
         for progress in self.leader_state_mut().progress.values_mut() {
             if progress.resend_at_ms.is_some_and(|at| at <= now_ms) {
-                progress.next_index = progress.match_index.next();
-                progress.resend_at_ms = None;
+                progress.resend();
             }
         }
     }
