@@ -1,0 +1,310 @@
+//! The scenario file's types, field for field as users write them. Optional fields carry
+//! their defaults here (DLedger's for Raft timing); limits and relations live in
+//! `validate.rs`.
+
+use super::duration::{deserialize_some_millis, Millis, MillisRange};
+use super::fault::TimedFault;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One scenario: a cluster, a workload, a timeline of faults, and what must hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "Scenario", deny_unknown_fields)]
+pub struct Scenario {
+    /// Short identifier, used in report file names.
+    pub name: String,
+    pub seeds: Seeds,
+    /// Simulated length of the fault phase.
+    pub duration: Millis,
+    pub cluster: Cluster,
+    pub workload: Workload,
+    /// Fixed timeline, sorted by `at`; faults at the same time fire in file order.
+    #[serde(default)]
+    pub faults: Vec<TimedFault>,
+    #[serde(default)]
+    pub expect: Expect,
+    /// Heal-and-settle bound: after `duration` every fault is undone and each group must have
+    /// one leader, all replicas caught up and every acknowledged message readable within this.
+    #[serde(default = "default_settle_max")]
+    pub settle_max: Millis,
+
+    /// The file this came from, as given to `parse` (for messages and reports).
+    #[serde(skip)]
+    pub file_name: String,
+    /// FNV-1a 64 of the file's bytes: identifies the scenario in reports and replay commands.
+    #[serde(skip)]
+    pub source_hash: SourceHash,
+    /// `--set key=value` overrides applied after loading, in order.
+    #[serde(skip)]
+    pub overrides: Vec<(String, String)>,
+}
+
+pub(crate) fn default_settle_max() -> Millis {
+    Millis::from_secs(30)
+}
+
+/// Seeds `first .. first + count`, one simulation each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seeds {
+    pub first: u64,
+    pub count: u64,
+}
+
+impl Seeds {
+    pub fn iter(&self) -> impl Iterator<Item = u64> {
+        // Validation checks that first + count does not overflow.
+        self.first..self.first.saturating_add(self.count)
+    }
+}
+
+/// The brokers. Nodes are numbered across groups: replica `r` of group `g` is node
+/// `g × replicas + r`, so with 2 groups of 3, group 1 is nodes 3, 4, 5.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// Broker groups (each a replicated CommitLog).
+    #[serde(default = "default_groups")]
+    pub groups: u32,
+    /// Replicas per group: 3 or 5.
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    #[serde(default)]
+    pub replication: Replication,
+    #[serde(default)]
+    pub raft: RaftSettings,
+    #[serde(default)]
+    pub network: NetworkSettings,
+    #[serde(default)]
+    pub disk: DiskSettings,
+}
+
+fn default_groups() -> u32 {
+    1
+}
+
+fn default_replicas() -> u32 {
+    3
+}
+
+impl Cluster {
+    /// Broker nodes in the whole cluster: `groups × replicas`.
+    pub fn node_count(&self) -> u32 {
+        self.groups.saturating_mul(self.replicas)
+    }
+
+    /// The group node `node` belongs to.
+    pub fn group_of(&self, node: u32) -> u32 {
+        node / self.replicas.max(1)
+    }
+
+    /// The nodes of `group`, in replica order.
+    pub fn nodes_of(&self, group: u32) -> std::ops::Range<u32> {
+        let first = group.saturating_mul(self.replicas);
+        first..first.saturating_add(self.replicas)
+    }
+}
+
+/// How a group replicates its CommitLog.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Replication {
+    /// Raft log with automatic failover.
+    #[default]
+    DLedger,
+    /// Master acknowledges after a slave has the entry; no automatic promotion.
+    SyncMasterSlave,
+    /// Master acknowledges after its local write; no automatic promotion.
+    AsyncMasterSlave,
+}
+
+impl fmt::Display for Replication {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Raft timing. Defaults are DLedger's (`DLedgerConfig`), taken from broker-core's
+/// `raft::Config::default()` so there is one source of truth.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftSettings {
+    /// Leader heartbeat period (DLedger 2 s).
+    pub heartbeat_interval: Millis,
+    /// Missed heartbeats before an election (DLedger 3).
+    pub max_heartbeat_leak: u32,
+    /// Random wait before an election attempt, (min, max) (DLedger 300 ms – 1 s).
+    pub vote_interval: MillisRange,
+    /// A send not committed within this is answered with a timeout (DLedger 2.5 s).
+    pub max_wait_ack: Millis,
+    /// Ask for pre-votes before raising the term.
+    pub pre_vote: bool,
+}
+
+impl Default for RaftSettings {
+    fn default() -> Self {
+        let core = broker_core::raft::Config::default();
+        RaftSettings {
+            heartbeat_interval: Millis(core.heartbeat_interval_ms),
+            max_heartbeat_leak: core.max_heartbeat_leak,
+            vote_interval: MillisRange::new(core.vote_interval_ms_min, core.vote_interval_ms_max),
+            max_wait_ack: Millis(core.max_wait_ack_ms),
+            pre_vote: core.pre_vote,
+        }
+    }
+}
+
+impl RaftSettings {
+    /// broker-core's config with these timings; every other field keeps its default.
+    pub fn to_core_config(&self) -> broker_core::raft::Config {
+        broker_core::raft::Config {
+            heartbeat_interval_ms: self.heartbeat_interval.as_ms(),
+            max_heartbeat_leak: self.max_heartbeat_leak,
+            vote_interval_ms_min: self.vote_interval.min.as_ms(),
+            vote_interval_ms_max: self.vote_interval.max.as_ms(),
+            max_wait_ack_ms: self.max_wait_ack.as_ms(),
+            pre_vote: self.pre_vote,
+            ..broker_core::raft::Config::default()
+        }
+    }
+}
+
+/// Message delivery between all nodes (brokers and clients).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSettings {
+    /// One-way delay, drawn uniformly per message from (min, max). Default 1–5 ms.
+    pub latency: MillisRange,
+    /// Messages dropped, in parts per million. Default 0.
+    pub loss_ppm: u32,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        NetworkSettings {
+            latency: MillisRange::new(1, 5),
+            loss_ppm: 0,
+        }
+    }
+}
+
+/// Simulated durable storage of every broker node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiskSettings {
+    /// Time an fsync takes. Default 2 ms.
+    pub fsync: Millis,
+}
+
+impl Default for DiskSettings {
+    fn default() -> Self {
+        DiskSettings { fsync: Millis(2) }
+    }
+}
+
+/// Clients.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Producer clients, each its own node.
+    pub producers: u32,
+    /// Sends per producer per second.
+    pub send_rate: u32,
+    pub topics: Vec<Topic>,
+    /// Consumer clients (pull loops). Default 0.
+    #[serde(default)]
+    pub consumers: u32,
+    /// A send not answered within this is recorded as Unknown and retried. Default 3 s.
+    #[serde(default = "default_send_timeout")]
+    pub send_timeout: Millis,
+    /// How often clients refresh routes from the name servers (RocketMQ: 30 s).
+    #[serde(default = "default_route_refresh")]
+    pub route_refresh: Millis,
+}
+
+fn default_send_timeout() -> Millis {
+    Millis::from_secs(3)
+}
+
+fn default_route_refresh() -> Millis {
+    Millis::from_secs(30)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topic {
+    pub name: String,
+    /// Queues of this topic (spread across groups).
+    pub queues: u32,
+}
+
+/// What must hold for a seed to pass. Every bound is optional except the safety ones,
+/// which default to the strict answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Expect {
+    /// Every queue's history is linearizable against the log model. Default true.
+    pub linearizable: bool,
+    /// Most acknowledged sends that may be lost per seed. Default 0.
+    pub lost_acked: u64,
+    /// Bounds across seeds on the failover stages of DESIGN.md (p99 over seeds).
+    #[serde(
+        deserialize_with = "deserialize_some_millis",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failover_detect_p99_max: Option<Millis>,
+    #[serde(
+        deserialize_with = "deserialize_some_millis",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failover_elect_p99_max: Option<Millis>,
+    #[serde(
+        deserialize_with = "deserialize_some_millis",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failover_commit_p99_max: Option<Millis>,
+    #[serde(
+        deserialize_with = "deserialize_some_millis",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub failover_client_p99_max: Option<Millis>,
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            linearizable: true,
+            lost_acked: 0,
+            failover_detect_p99_max: None,
+            failover_elect_p99_max: None,
+            failover_commit_p99_max: None,
+            failover_client_p99_max: None,
+        }
+    }
+}
+
+/// FNV-1a 64 of a scenario file's bytes. Displayed as 16 hex digits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SourceHash(pub u64);
+
+impl SourceHash {
+    pub fn of(bytes: &[u8]) -> SourceHash {
+        const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let hash = bytes.iter().fold(OFFSET_BASIS, |hash, &byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+        });
+        SourceHash(hash)
+    }
+}
+
+impl fmt::Display for SourceHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl Serialize for SourceHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}

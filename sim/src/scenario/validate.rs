@@ -1,0 +1,398 @@
+//! Limits and relations a parsed scenario must satisfy. Each check names the field it is
+//! about with the same path the source map records, so the error can point at it.
+
+use super::duration::{Millis, MillisRange};
+use super::fault::{Fault, Target, TimedFault};
+use super::schema::{Cluster, Scenario, Workload};
+use std::collections::BTreeSet;
+
+/// Replicas per group the runner supports.
+pub const REPLICAS_ALLOWED: [u32; 2] = [3, 5];
+pub const GROUPS_MAX: u32 = 16;
+pub const SEEDS_COUNT_MAX: u64 = 1_000_000;
+/// Longest fault phase, and longest settle bound.
+pub const RUN_DURATION_MS_MAX: u64 = 24 * 3600 * 1000;
+/// Longest Raft timing, fsync, send timeout or pause.
+pub const TIMING_MS_MAX: u64 = 10 * 60 * 1000;
+pub const MAX_HEARTBEAT_LEAK_MAX: u32 = 100;
+pub const LATENCY_MS_MAX: u64 = 60 * 1000;
+pub const PPM_MAX: u32 = 1_000_000;
+/// A clock may run at most this much fast or slow (local clocks must keep advancing).
+pub const CLOCK_DRIFT_PPM_MAX: u32 = 500_000;
+pub const CLOCK_OFFSET_MS_MAX: u64 = 3600 * 1000;
+pub const PRODUCERS_MAX: u32 = 1000;
+pub const CONSUMERS_MAX: u32 = 1000;
+pub const SEND_RATE_PER_SECOND_MAX: u32 = 100_000;
+pub const TOPICS_MAX: usize = 64;
+pub const QUEUES_PER_TOPIC_MAX: u32 = 1024;
+pub const FAULTS_MAX: usize = 10_000;
+/// Scenario and topic names: used in report file names.
+pub const NAME_BYTES_MAX: usize = 64;
+
+/// One broken rule: the field's path and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub path: String,
+    pub message: String,
+}
+
+type Check = Result<(), Violation>;
+
+fn violation(path: impl Into<String>, message: impl Into<String>) -> Violation {
+    Violation {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+fn ensure(condition: bool, path: &str, message: impl FnOnce() -> String) -> Check {
+    if condition {
+        Ok(())
+    } else {
+        Err(violation(path, message()))
+    }
+}
+
+fn count_in(path: &str, value: u64, min: u64, max: u64) -> Check {
+    ensure(min <= value && value <= max, path, || {
+        format!("{value} is out of range (allowed {min}..={max})")
+    })
+}
+
+fn millis_in(path: &str, value: Millis, min_ms: u64, max_ms: u64) -> Check {
+    ensure(min_ms <= value.0 && value.0 <= max_ms, path, || {
+        format!(
+            "{value} is out of range (allowed {}..={})",
+            Millis(min_ms),
+            Millis(max_ms)
+        )
+    })
+}
+
+fn range_in(path: &str, range: MillisRange, max_ms: u64) -> Check {
+    ensure(range.min <= range.max, path, || {
+        format!("min {} is above max {}", range.min, range.max)
+    })?;
+    millis_in(&format!("{path}.1"), range.max, 0, max_ms)
+}
+
+fn name_ok(path: &str, name: &str) -> Check {
+    ensure(
+        !name.is_empty() && name.len() <= NAME_BYTES_MAX,
+        path,
+        || format!("name must be 1..={NAME_BYTES_MAX} bytes long"),
+    )?;
+    ensure(
+        name.bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.')),
+        path,
+        || format!("{name:?} may only use letters, digits, '_', '-' and '.'"),
+    )
+}
+
+/// Checks everything; returns the first violation in file order (roughly).
+pub fn validate(scenario: &Scenario) -> Check {
+    name_ok("name", &scenario.name)?;
+    count_in("seeds.count", scenario.seeds.count, 1, SEEDS_COUNT_MAX)?;
+    ensure(
+        scenario
+            .seeds
+            .first
+            .checked_add(scenario.seeds.count)
+            .is_some(),
+        "seeds.first",
+        || "first + count overflows u64".to_string(),
+    )?;
+    millis_in("duration", scenario.duration, 1, RUN_DURATION_MS_MAX)?;
+    validate_cluster(&scenario.cluster)?;
+    validate_workload(&scenario.workload)?;
+    validate_faults(scenario)?;
+    millis_in("settle_max", scenario.settle_max, 1, RUN_DURATION_MS_MAX)
+}
+
+fn validate_cluster(cluster: &Cluster) -> Check {
+    count_in(
+        "cluster.groups",
+        cluster.groups.into(),
+        1,
+        GROUPS_MAX.into(),
+    )?;
+    ensure(
+        REPLICAS_ALLOWED.contains(&cluster.replicas),
+        "cluster.replicas",
+        || {
+            format!(
+                "{} replicas are not supported (allowed: 3 or 5)",
+                cluster.replicas
+            )
+        },
+    )?;
+    let raft = &cluster.raft;
+    millis_in(
+        "cluster.raft.heartbeat_interval",
+        raft.heartbeat_interval,
+        1,
+        TIMING_MS_MAX,
+    )?;
+    count_in(
+        "cluster.raft.max_heartbeat_leak",
+        raft.max_heartbeat_leak.into(),
+        1,
+        MAX_HEARTBEAT_LEAK_MAX.into(),
+    )?;
+    range_in(
+        "cluster.raft.vote_interval",
+        raft.vote_interval,
+        TIMING_MS_MAX,
+    )?;
+    millis_in(
+        "cluster.raft.max_wait_ack",
+        raft.max_wait_ack,
+        1,
+        TIMING_MS_MAX,
+    )?;
+    // Backstop: whatever else broker-core requires of its config.
+    raft.to_core_config()
+        .validate()
+        .map_err(|error| violation("cluster.raft", error.to_string()))?;
+    range_in(
+        "cluster.network.latency",
+        cluster.network.latency,
+        LATENCY_MS_MAX,
+    )?;
+    count_in(
+        "cluster.network.loss_ppm",
+        cluster.network.loss_ppm.into(),
+        0,
+        PPM_MAX.into(),
+    )?;
+    millis_in("cluster.disk.fsync", cluster.disk.fsync, 0, TIMING_MS_MAX)
+}
+
+fn validate_workload(workload: &Workload) -> Check {
+    count_in(
+        "workload.producers",
+        workload.producers.into(),
+        1,
+        PRODUCERS_MAX.into(),
+    )?;
+    count_in(
+        "workload.send_rate",
+        workload.send_rate.into(),
+        1,
+        SEND_RATE_PER_SECOND_MAX.into(),
+    )?;
+    ensure(
+        !workload.topics.is_empty() && workload.topics.len() <= TOPICS_MAX,
+        "workload.topics",
+        || format!("needs 1..={TOPICS_MAX} topics"),
+    )?;
+    let mut names = BTreeSet::new();
+    for (index, topic) in workload.topics.iter().enumerate() {
+        let path = format!("workload.topics[{index}]");
+        name_ok(&format!("{path}.name"), &topic.name)?;
+        ensure(
+            names.insert(topic.name.as_str()),
+            &format!("{path}.name"),
+            || format!("topic {:?} is listed twice", topic.name),
+        )?;
+        count_in(
+            &format!("{path}.queues"),
+            topic.queues.into(),
+            1,
+            QUEUES_PER_TOPIC_MAX.into(),
+        )?;
+    }
+    count_in(
+        "workload.consumers",
+        workload.consumers.into(),
+        0,
+        CONSUMERS_MAX.into(),
+    )?;
+    millis_in(
+        "workload.send_timeout",
+        workload.send_timeout,
+        1,
+        TIMING_MS_MAX,
+    )?;
+    millis_in(
+        "workload.route_refresh",
+        workload.route_refresh,
+        1,
+        RUN_DURATION_MS_MAX,
+    )
+}
+
+fn validate_faults(scenario: &Scenario) -> Check {
+    ensure(scenario.faults.len() <= FAULTS_MAX, "faults", || {
+        format!(
+            "{} faults is more than the {FAULTS_MAX} allowed",
+            scenario.faults.len()
+        )
+    })?;
+    let mut previous_at = Millis::ZERO;
+    for (index, timed) in scenario.faults.iter().enumerate() {
+        let path = format!("faults[{index}]");
+        validate_time(&path, timed, previous_at, scenario.duration)?;
+        previous_at = timed.at;
+        validate_fault(&format!("{path}.fault"), &timed.fault, &scenario.cluster)?;
+    }
+    Ok(())
+}
+
+fn validate_time(path: &str, timed: &TimedFault, previous_at: Millis, duration: Millis) -> Check {
+    let at_path = format!("{path}.at");
+    ensure(timed.at >= previous_at, &at_path, || {
+        format!(
+            "{} is before the previous fault's {previous_at}: faults must be in time order",
+            timed.at
+        )
+    })?;
+    ensure(timed.at < duration, &at_path, || {
+        format!(
+            "{} is not within the scenario's duration of {duration}",
+            timed.at
+        )
+    })
+}
+
+fn validate_fault(path: &str, fault: &Fault, cluster: &Cluster) -> Check {
+    for (field, target) in fault.targets() {
+        validate_target(&format!("{path}.{field}"), target, fault, cluster)?;
+    }
+    match fault {
+        Fault::Pause { length, .. } => millis_in(&format!("{path}.for"), *length, 1, TIMING_MS_MAX),
+        Fault::Partition(sides) => validate_partition(&format!("{path}.0"), sides, cluster),
+        Fault::OneWay { from, to } => ensure(
+            !matches!((from, to), (Target::Node(a), Target::Node(b)) if a == b),
+            &format!("{path}.to"),
+            || "a node cannot be cut off from itself".to_string(),
+        ),
+        Fault::Bridge { group } => group_ok(&format!("{path}.group"), *group, cluster),
+        Fault::MajoritiesRing { group } => {
+            group_ok(&format!("{path}.group"), *group, cluster)?;
+            ensure(cluster.replicas == 5, path, || {
+                format!(
+                    "MajoritiesRing needs 5 replicas; the cluster has {}",
+                    cluster.replicas
+                )
+            })
+        }
+        Fault::Latency { min, max } => range_in(
+            path,
+            MillisRange {
+                min: *min,
+                max: *max,
+            },
+            LATENCY_MS_MAX,
+        ),
+        Fault::Loss { ppm } => count_in(&format!("{path}.ppm"), (*ppm).into(), 0, PPM_MAX.into()),
+        Fault::ClockOffset { offset, .. } => millis_in(
+            &format!("{path}.offset"),
+            offset.magnitude(),
+            0,
+            CLOCK_OFFSET_MS_MAX,
+        ),
+        Fault::ClockDrift { ppm, .. } => ensure(
+            ppm.unsigned_abs() <= CLOCK_DRIFT_PPM_MAX,
+            &format!("{path}.ppm"),
+            || format!("{ppm} is out of range (allowed ±{CLOCK_DRIFT_PPM_MAX})"),
+        ),
+        Fault::SlowDisk { fsync, .. } => {
+            millis_in(&format!("{path}.fsync"), *fsync, 0, TIMING_MS_MAX)
+        }
+        Fault::TransferLeader { group, to } => {
+            group_ok(&format!("{path}.group"), *group, cluster)?;
+            transfer_target_ok(&format!("{path}.to"), *group, *to, cluster)
+        }
+        Fault::Crash(_)
+        | Fault::CrashLosingUnsynced(_)
+        | Fault::Restart(_)
+        | Fault::Isolate(_)
+        | Fault::Heal => Ok(()),
+    }
+}
+
+fn group_ok(path: &str, group: u32, cluster: &Cluster) -> Check {
+    ensure(group < cluster.groups, path, || {
+        format!(
+            "group {group} is out of range: the cluster has {} group(s), 0..={}",
+            cluster.groups,
+            cluster.groups.saturating_sub(1)
+        )
+    })
+}
+
+fn node_ok(path: &str, node: u32, cluster: &Cluster) -> Check {
+    let count = cluster.node_count();
+    ensure(node < count, path, || {
+        format!(
+            "node {node} is out of range: the cluster has {count} nodes, 0..={} \
+             (replica r of group g is node g × {} + r)",
+            count.saturating_sub(1),
+            cluster.replicas
+        )
+    })
+}
+
+fn validate_target(path: &str, target: Target, fault: &Fault, cluster: &Cluster) -> Check {
+    let is_restart = matches!(fault, Fault::Restart(_));
+    match target {
+        Target::Node(node) => node_ok(path, node, cluster),
+        Target::AllCrashed => ensure(is_restart, path, || {
+            format!(
+                "AllCrashed is only a target for Restart, not {}",
+                fault.kind_name()
+            )
+        }),
+        Target::Random => Ok(()),
+        Target::Leader { group }
+        | Target::Follower { group }
+        | Target::Minority { group }
+        | Target::Majority { group } => {
+            ensure(!is_restart, path, || {
+                format!("a crashed node has no role to name: restart Node(n), Random or AllCrashed, not {target}")
+            })?;
+            group_ok(&format!("{path}.group"), group, cluster)
+        }
+    }
+}
+
+fn transfer_target_ok(path: &str, group: u32, to: Target, cluster: &Cluster) -> Check {
+    match to {
+        Target::Node(node) => ensure(cluster.nodes_of(group).contains(&node), path, || {
+            format!(
+                "node {node} is not in group {group} (nodes {:?})",
+                cluster.nodes_of(group)
+            )
+        }),
+        Target::Follower { group: to_group } => ensure(to_group == group, path, || {
+            format!("leadership of group {group} can only move within group {group}")
+        }),
+        _ => Err(violation(
+            path,
+            format!("transfer to Node(n) or Follower(group: {group}), not {to}"),
+        )),
+    }
+}
+
+fn validate_partition(path: &str, sides: &[Vec<u32>], cluster: &Cluster) -> Check {
+    ensure(sides.len() >= 2, path, || {
+        format!("a partition needs at least 2 sides, got {}", sides.len())
+    })?;
+    let mut seen = BTreeSet::new();
+    for (side_index, side) in sides.iter().enumerate() {
+        let side_path = format!("{path}[{side_index}]");
+        ensure(!side.is_empty(), &side_path, || {
+            "a side cannot be empty".to_string()
+        })?;
+        for (node_index, &node) in side.iter().enumerate() {
+            let node_path = format!("{side_path}[{node_index}]");
+            node_ok(&node_path, node, cluster)?;
+            ensure(seen.insert(node), &node_path, || {
+                format!("node {node} is on more than one side")
+            })?;
+        }
+    }
+    Ok(())
+}
