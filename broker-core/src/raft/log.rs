@@ -89,11 +89,12 @@ impl RaftLog {
         self.entries.truncate(keep);
     }
 
-    /// The first index of the run of entries with the same term as the entry at `index`.
-    pub(super) fn first_index_of_term_at(&self, index: LogIndex) -> LogIndex {
+    /// The first index of the run of entries with the same term as the entry at `index`,
+    /// looking back no further than `floor` (so a rejection costs O(uncommitted entries)).
+    pub(super) fn first_index_of_term_at(&self, index: LogIndex, floor: LogIndex) -> LogIndex {
         let term = self.term_at(index);
         let mut first = index;
-        while first.0 > 1 && self.term_at(first.prev()) == term {
+        while first > floor && first.0 > 1 && self.term_at(first.prev()) == term {
             first = first.prev();
         }
         first

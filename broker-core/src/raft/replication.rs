@@ -40,10 +40,11 @@ impl Node {
         match self.log.term_at(prev_index) {
             None => self.send_append_rejection(from, self.log.last_index().next()),
             Some(found) if found != prev_term => {
+                let floor = self.commit_index.next();
                 let hint = self
                     .log
-                    .first_index_of_term_at(prev_index)
-                    .max(self.commit_index.next());
+                    .first_index_of_term_at(prev_index, floor)
+                    .max(floor);
                 self.send_append_rejection(from, hint);
             }
             Some(_) => self.accept_entries(prev_index, entries, leader_commit),
