@@ -1,5 +1,30 @@
 //! The record of every client operation in a run: what was asked, when, and what came back.
 //! Times are simulated microseconds since the start of the run.
+//!
+//! # File format: JSON lines
+//!
+//! A history file holds one `Operation` per line, in the order the runner recorded them
+//! (completion order); an operation's index in reports is its 0-based position among the
+//! operations. Blank lines are skipped. Fields:
+//!
+//! - `client` (integer): the client that issued the operation; a client has at most one
+//!   operation in flight.
+//! - `input`: `{"send":{"queue":"g0/orders/1","body":"c3-17"}}` or
+//!   `{"pull":{"queue":"g0/orders/1","offset":4,"max":32}}`. Bodies are unique per run.
+//! - `invoke_us`, `complete_us` (integers): simulated microseconds when the client sent the
+//!   request and when it knew the outcome (for `unknown`: when it gave up waiting).
+//! - `outcome`: `{"sent":{"offset":4}}` (acknowledged at that queue offset),
+//!   `{"pulled":{"bodies":["c3-17","c1-9"]}}` (entries from the requested offset on), `"fail"`
+//!   (definitely not applied) or `"unknown"` (may or may not have been applied, at any time after
+//!   `invoke_us`).
+//!
+//! ```text
+//! {"client":3,"input":{"send":{"queue":"q0","body":"c3-17"}},"invoke_us":1200,"complete_us":1450,"outcome":{"sent":{"offset":4}}}
+//! {"client":1,"input":{"pull":{"queue":"q0","offset":4,"max":32}},"invoke_us":1300,"complete_us":1500,"outcome":{"pulled":{"bodies":["c3-17"]}}}
+//! {"client":2,"input":{"send":{"queue":"q0","body":"c2-5"}},"invoke_us":1320,"complete_us":3320,"outcome":"unknown"}
+//! ```
+
+use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +35,11 @@ pub enum OpInput {
     /// Append `body` (unique per run) to the log of queue `queue` (e.g. "g0/orders/1").
     Send { queue: String, body: String },
     /// Read up to `max` entries of `queue` starting at `offset`.
-    Pull { queue: String, offset: u64, max: u32 },
+    Pull {
+        queue: String,
+        offset: u64,
+        max: u32,
+    },
 }
 
 /// What came back.
@@ -36,4 +65,53 @@ pub struct Operation {
     /// When the outcome was known (for `Unknown`: when the client gave up waiting).
     pub complete_us: u64,
     pub outcome: OpOutcome,
+}
+
+/// Why a history file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("line {line}: {source}")]
+    Parse {
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot encode an operation: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("history i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Writes `ops` as JSON lines, one operation per line.
+pub fn write_jsonl<W: Write>(ops: &[Operation], mut writer: W) -> Result<(), HistoryError> {
+    for op in ops {
+        serde_json::to_writer(&mut writer, op).map_err(HistoryError::Encode)?;
+        writer.write_all(b"\n")?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// Reads JSON lines written by `write_jsonl`; errors name the line (1-based).
+pub fn read_jsonl<R: BufRead>(reader: R) -> Result<Vec<Operation>, HistoryError> {
+    read_jsonl_of(reader)
+}
+
+/// Reads JSON lines of any record type; errors name the line (1-based). Blank lines are skipped.
+pub fn read_jsonl_of<T: serde::de::DeserializeOwned, R: BufRead>(
+    reader: R,
+) -> Result<Vec<T>, HistoryError> {
+    let mut records = Vec::new();
+    for (number, line) in reader.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str(&line).map_err(|source| HistoryError::Parse {
+            line: number + 1,
+            source,
+        })?;
+        records.push(record);
+    }
+    Ok(records)
 }

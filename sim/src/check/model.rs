@@ -1,0 +1,80 @@
+//! What the linearizability search checks against: a sequential specification (`Model`) and
+//! the operations of one part of a history (`Op`, `Part`).
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// Return time of an operation that never returned: it may take effect at any point after its
+/// call, or never (Porcupine gives such operations an infinite return time).
+pub const NEVER_RETURNED_US: u64 = u64::MAX;
+
+/// One operation as the checker sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Op<I, O> {
+    /// Position of the operation in the source history, for reports.
+    pub index: usize,
+    pub client: u32,
+    pub call_us: u64,
+    /// `NEVER_RETURNED_US` when the operation never returned.
+    pub return_us: u64,
+    pub input: I,
+    /// `None`: the outcome is unknown, any output is accepted; the operation may take effect at
+    /// any time after its call, or never.
+    pub output: Option<O>,
+}
+
+/// The operations that touch one independent piece of state (one queue, one key): by
+/// P-compositionality a history is linearizable iff every part is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part<I, O> {
+    pub name: String,
+    pub ops: Vec<Op<I, O>>,
+}
+
+/// A sequential specification.
+///
+/// `step` takes `&mut self` so that a model may intern what it sees (the log model keeps its
+/// entries in an arena and its states are small handles into it); the checker gives every part
+/// its own clone of the model, so a model must start clean on `clone`.
+pub trait Model: Clone + Send {
+    type State: Clone + Eq + Hash + Debug + Send;
+    type Input: Clone + Debug + Send + Sync;
+    type Output: Clone + Debug + Send + Sync;
+
+    fn init(&mut self) -> Self::State;
+
+    /// Pushes onto `next` every state the model may be in after `input` takes effect in `state`
+    /// and returns `output` (`None`: an unknown output, any is accepted). Pushes nothing when the
+    /// step is illegal. Deterministic models push at most one state.
+    fn step(
+        &mut self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: Option<&Self::Output>,
+        next: &mut Vec<Self::State>,
+    );
+
+    /// Splits operations into independent parts (per queue, per key). Default: one part.
+    fn partition(
+        &self,
+        ops: Vec<Op<Self::Input, Self::Output>>,
+    ) -> Vec<Part<Self::Input, Self::Output>> {
+        vec![Part {
+            name: "all".to_string(),
+            ops,
+        }]
+    }
+
+    /// True when an operation with an unknown outcome can never change the state (a read): the
+    /// search then leaves it out, as it constrains nothing.
+    fn unknown_is_noop(&self, _input: &Self::Input) -> bool {
+        false
+    }
+
+    /// One line for tables and the HTML timeline, e.g. `send(b17) -> 4`.
+    fn describe_op(&self, input: &Self::Input, output: Option<&Self::Output>) -> String;
+
+    fn describe_state(&self, state: &Self::State) -> String {
+        format!("{state:?}")
+    }
+}

@@ -1,0 +1,191 @@
+//! What a check found, ready to print: a verdict per part, the failing window as a table, and
+//! the operations to draw on the HTML timeline. Model-independent (operations are described as
+//! text), so the runner and the CLI handle one type whatever the model.
+
+use std::fmt;
+use std::time::Duration;
+
+use comfy_table::{presets, Cell, Table};
+
+use super::settle::SettleSummary;
+use super::wgl::Verdict;
+
+/// How an operation is drawn and listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mark {
+    /// Near the window, for orientation (or linearized before it).
+    Context,
+    /// In the failing window.
+    Window,
+    /// Concurrent with the window, kept with its outcome made unknown.
+    Relaxed,
+    /// The operation the search could not linearize before it returned.
+    Culprit,
+}
+
+impl Mark {
+    pub fn label(self) -> &'static str {
+        match self {
+            Mark::Context => "context",
+            Mark::Window => "window",
+            Mark::Relaxed => "relaxed",
+            Mark::Culprit => "CULPRIT",
+        }
+    }
+}
+
+/// One operation on the timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimelineOp {
+    /// Position in the source history (line number − 1 in a JSON lines file).
+    pub index: usize,
+    pub client: u32,
+    pub call_us: u64,
+    /// `None`: never returned (outcome unknown).
+    pub return_us: Option<u64>,
+    pub description: String,
+    pub mark: Mark,
+}
+
+/// The shortest failing window found in a part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowReport {
+    /// How many operations the search linearized before the window.
+    pub prefix_ops: usize,
+    /// The model state after them, from which the window fails.
+    pub start_state: String,
+    /// The window (and relaxed) operations in call order.
+    pub ops: Vec<TimelineOp>,
+    /// Source index of the culprit, when known.
+    pub culprit: Option<usize>,
+}
+
+/// The verdict on one part (one queue, one key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartReport {
+    pub name: String,
+    pub verdict: Verdict,
+    /// Operations in the part (after settling, without failed ones).
+    pub ops: usize,
+    /// Model steps the search tried.
+    pub steps: u64,
+    /// Wall-clock time of the search (not deterministic; never part of a trace hash).
+    pub elapsed: Duration,
+    pub window: Option<WindowReport>,
+    /// Operations to draw in the HTML file: the window and what overlaps it. Empty unless the
+    /// part failed.
+    pub timeline: Vec<TimelineOp>,
+}
+
+/// The verdict on a whole history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckReport {
+    /// The combination of the parts' verdicts (any failure, else any unknown).
+    pub verdict: Verdict,
+    pub parts: Vec<PartReport>,
+    pub elapsed: Duration,
+    /// What settling did, when it ran.
+    pub settle: Option<SettleSummary>,
+}
+
+impl CheckReport {
+    pub fn from_parts(parts: Vec<PartReport>, elapsed: Duration) -> CheckReport {
+        let verdict = parts.iter().fold(Verdict::Linearizable, |verdict, part| {
+            verdict.combine(part.verdict)
+        });
+        CheckReport {
+            verdict,
+            parts,
+            elapsed,
+            settle: None,
+        }
+    }
+
+    /// Parts that are not linearizable, in part order.
+    pub fn failing_parts(&self) -> impl Iterator<Item = &PartReport> {
+        self.parts
+            .iter()
+            .filter(|part| part.verdict == Verdict::NotLinearizable)
+    }
+
+    /// One row per part: name, verdict, operations, steps, time.
+    pub fn summary_table(&self) -> Table {
+        let mut table = Table::new();
+        table.load_preset(presets::UTF8_FULL_CONDENSED);
+        table.set_header(vec!["part", "verdict", "ops", "steps", "time", "window"]);
+        for part in &self.parts {
+            let window = part.window.as_ref().map_or_else(String::new, |window| {
+                format!("{} ops after {}", window.ops.len(), window.prefix_ops)
+            });
+            table.add_row(vec![
+                Cell::new(&part.name),
+                Cell::new(part.verdict),
+                Cell::new(part.ops),
+                Cell::new(part.steps),
+                Cell::new(format!("{:.1} ms", part.elapsed.as_secs_f64() * 1e3)),
+                Cell::new(window),
+            ]);
+        }
+        table
+    }
+
+    /// The failing window of a part, one row per operation.
+    pub fn window_table(part: &PartReport) -> Option<Table> {
+        let window = part.window.as_ref()?;
+        let mut table = Table::new();
+        table.load_preset(presets::UTF8_FULL_CONDENSED);
+        table.set_header(vec![
+            "#",
+            "client",
+            "call µs",
+            "return µs",
+            "operation",
+            "mark",
+        ]);
+        for op in &window.ops {
+            table.add_row(vec![
+                Cell::new(op.index),
+                Cell::new(op.client),
+                Cell::new(op.call_us),
+                Cell::new(
+                    op.return_us
+                        .map_or_else(|| "never".to_string(), |at| at.to_string()),
+                ),
+                Cell::new(&op.description),
+                Cell::new(op.mark.label()),
+            ]);
+        }
+        Some(table)
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            formatter,
+            "verdict: {} ({} parts, {:.1} ms)",
+            self.verdict,
+            self.parts.len(),
+            self.elapsed.as_secs_f64() * 1e3
+        )?;
+        if let Some(settle) = &self.settle {
+            writeln!(
+                formatter,
+                "settled unknown sends: {} landed, {} never happened, {} left unknown",
+                settle.landed, settle.never_happened, settle.left_unknown
+            )?;
+        }
+        writeln!(formatter, "{}", self.summary_table())?;
+        for part in self.failing_parts() {
+            if let (Some(window), Some(table)) = (&part.window, Self::window_table(part)) {
+                writeln!(
+                    formatter,
+                    "part {}: shortest failing window found, from state {} after {} linearized ops:",
+                    part.name, window.start_state, window.prefix_ops
+                )?;
+                writeln!(formatter, "{table}")?;
+            }
+        }
+        Ok(())
+    }
+}

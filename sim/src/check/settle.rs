@@ -1,0 +1,121 @@
+//! Settling before the search: what the final committed logs tell about sends whose outcome was
+//! `Unknown`. A send whose (unique) body is in its queue's final log landed at that offset; one
+//! whose body is not there never happened. Unsettled unknown sends are what make the search
+//! blow up (each may take effect at any point, or never), so this turns an exponential search into
+//! a nearly linear one.
+//!
+//! A settled send keeps no completion time of its own: the client gave up waiting, and the send
+//! may have taken effect later. Its completion is bounded instead by what observed it: an
+//! acknowledged send at a higher offset, or a pull that returned entries up to or past its offset
+//! (either one must come after it in any linearization).
+
+use std::collections::BTreeMap;
+
+use crate::history::{OpInput, OpOutcome, Operation};
+
+/// What settling did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SettleSummary {
+    /// Unknown sends found in the final log, now `Sent` at that offset.
+    pub landed: usize,
+    /// Unknown sends absent from the final log, now `Fail` (never happened).
+    pub never_happened: usize,
+    /// Unknown sends left alone: no final log for their queue, or a body that is there twice.
+    pub left_unknown: usize,
+}
+
+/// The final committed log of each queue, oldest entry first.
+pub type FinalLogs = BTreeMap<String, Vec<String>>;
+
+/// Returns the history with unknown sends settled against `final_logs`. Operations keep their
+/// positions (a send that never happened becomes `Fail`, which the checker drops), so indices in
+/// reports still point into the original history.
+pub fn settle(history: &[Operation], final_logs: &FinalLogs) -> (Vec<Operation>, SettleSummary) {
+    let mut summary = SettleSummary::default();
+    let places: BTreeMap<&str, BTreeMap<&str, Place>> = final_logs
+        .iter()
+        .map(|(queue, log)| (queue.as_str(), places_of(log)))
+        .collect();
+    let bounds: BTreeMap<&str, Vec<u64>> = final_logs
+        .iter()
+        .map(|(queue, log)| (queue.as_str(), observer_bounds(history, queue, log.len())))
+        .collect();
+    let mut settled = history.to_vec();
+    for operation in &mut settled {
+        let OpInput::Send { queue, body } = &operation.input else {
+            continue;
+        };
+        if operation.outcome != OpOutcome::Unknown {
+            continue;
+        }
+        let (Some(queue_places), Some(queue_bounds)) =
+            (places.get(queue.as_str()), bounds.get(queue.as_str()))
+        else {
+            summary.left_unknown += 1;
+            continue;
+        };
+        match queue_places.get(body.as_str()) {
+            None => {
+                operation.outcome = OpOutcome::Fail;
+                summary.never_happened += 1;
+            }
+            Some(Place::Twice) => summary.left_unknown += 1,
+            Some(Place::Once(offset)) => {
+                let offset = *offset;
+                operation.outcome = OpOutcome::Sent { offset };
+                operation.complete_us = queue_bounds[offset as usize + 1].max(operation.invoke_us);
+                summary.landed += 1;
+            }
+        }
+    }
+    (settled, summary)
+}
+
+enum Place {
+    Once(u64),
+    Twice,
+}
+
+fn places_of(log: &[String]) -> BTreeMap<&str, Place> {
+    let mut places = BTreeMap::new();
+    for (offset, body) in log.iter().enumerate() {
+        places
+            .entry(body.as_str())
+            .and_modify(|place| *place = Place::Twice)
+            .or_insert(Place::Once(offset as u64));
+    }
+    places
+}
+
+/// `bounds[k]`: the earliest completion of an operation that observed a log longer than k−1
+/// entries (an acknowledged send at offset ≥ k, which found k entries before it, a pull whose entries reach offset k−1 or
+/// beyond), `u64::MAX` when none; a send settled at offset o completes by `bounds[o + 1]`.
+fn observer_bounds(history: &[Operation], queue: &str, length: usize) -> Vec<u64> {
+    // by_reach[r]: earliest completion of an observer that saw at least r entries.
+    let mut by_reach = vec![u64::MAX; length + 2];
+    for operation in history {
+        let reach = match (&operation.input, &operation.outcome) {
+            (OpInput::Send { queue: target, .. }, OpOutcome::Sent { offset })
+                if target == queue =>
+            {
+                *offset
+            }
+            (
+                OpInput::Pull {
+                    queue: target,
+                    offset,
+                    ..
+                },
+                OpOutcome::Pulled { bodies },
+            ) if target == queue && !bodies.is_empty() => offset + bodies.len() as u64,
+            _ => continue,
+        };
+        let reach = (reach as usize).min(length + 1);
+        by_reach[reach] = by_reach[reach].min(operation.complete_us);
+    }
+    // Suffix minimum: an observer that saw r entries saw every shorter prefix too.
+    for reach in (0..length + 1).rev() {
+        by_reach[reach] = by_reach[reach].min(by_reach[reach + 1]);
+    }
+    by_reach
+}
