@@ -37,7 +37,15 @@ struct Totals {
 /// Runs one random schedule; returns (events, checks, crashes, terms with a leader, commits,
 /// ms from heal to the first new commit).
 fn run_schedule(seed: u64, size: u32) -> (harness::Stats, u64, usize, usize, u64) {
-    let mut cluster = Cluster::new(seed, size, fast_config());
+    run_schedule_with(seed, size, fast_config())
+}
+
+fn run_schedule_with(
+    seed: u64,
+    size: u32,
+    config: broker_core::raft::Config,
+) -> (harness::Stats, u64, usize, usize, u64) {
+    let mut cluster = Cluster::new(seed, size, config);
     cluster.network = Network {
         drop_ppm: cluster.rng().gen_range(0..150_000),
         duplicate_ppm: cluster.rng().gen_range(0..50_000),
@@ -183,6 +191,26 @@ fn random_schedules_5_nodes() {
         totals.commits > totals.schedules,
         "schedules without commits: {totals:?}"
     );
+}
+
+#[test]
+fn random_schedules_without_pre_vote() {
+    // Why: pre-vote is a config switch; without it candidates bump terms directly and only
+    // leader stickiness protects the leader. Safety must not depend on pre-vote.
+    let config = broker_core::raft::Config {
+        pre_vote: false,
+        ..fast_config()
+    };
+    for seed in 3_000_000..3_000_500 {
+        let size = if seed % 2 == 0 { 3 } else { 5 };
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            run_schedule_with(seed, size, config.clone())
+        }));
+        assert!(
+            outcome.is_ok(),
+            "schedule without pre-vote failed: seed {seed}, {size} nodes"
+        );
+    }
 }
 
 #[test]

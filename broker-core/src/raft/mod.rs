@@ -8,6 +8,15 @@
 //! ```
 //! `now_ms` is the node's *local* clock (the caller applies skew and drift); it must never go
 //! backwards between steps of one node instance.
+//!
+//! Caller contract:
+//! - carry out effects in order; `Persist` ops are applied to the disk in order, and a crash may
+//!   drop any suffix of those not covered by a completed `Sync`;
+//! - `Node::new` may already have effects (`Persist(TruncateFrom)` + `Sync` when it cut a torn
+//!   tail): take them before the first step;
+//! - timers are armed at the first `step` (send a `Tick` right after creating the node);
+//! - `Persisted { sync_id }` goes only to the node instance that emitted that `Sync`: drop it if
+//!   the node restarted in between (the node panics on a sync id it never issued).
 
 mod client;
 mod config;
