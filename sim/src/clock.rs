@@ -5,21 +5,11 @@
 const PPM_ONE: i64 = 1_000_000;
 
 /// `local(t) = anchor_local_us + (t - anchor_global_us) × (1e6 + drift_ppm) / 1e6`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeClock {
     anchor_global_us: u64,
     anchor_local_us: i64,
     drift_ppm: i64,
-}
-
-impl Default for NodeClock {
-    fn default() -> Self {
-        NodeClock {
-            anchor_global_us: 0,
-            anchor_local_us: 0,
-            drift_ppm: 0,
-        }
-    }
 }
 
 impl NodeClock {

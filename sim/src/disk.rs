@@ -108,7 +108,13 @@ mod tests {
     use broker_core::{LogIndex, NodeId, Term};
 
     fn entry(index: u64) -> Entry {
-        Entry::new(0, LogIndex(index), Term(1), EntryKind::Normal, vec![index as u8])
+        Entry::new(
+            0,
+            LogIndex(index),
+            Term(1),
+            EntryKind::Normal,
+            vec![index as u8],
+        )
     }
 
     // Only synced writes survive a crash; unsynced ones are lost.

@@ -2,7 +2,15 @@
 //! operation, checks the history and measures failover.
 
 pub mod check;
+pub mod cli;
 pub mod clock;
 pub mod disk;
 pub mod history;
+pub mod metrics;
+pub mod nemesis;
+pub mod report;
+pub mod runner;
 pub mod scenario;
+pub mod verdict;
+pub mod workload;
+pub mod world;

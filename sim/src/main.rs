@@ -1,1 +1,49 @@
-fn main() {}
+//! The `sim` command line. Exit codes: 0 every expectation held, 1 a finding or regression,
+//! 2 bad input.
+
+use clap::{Parser, Subcommand};
+use sim::scenario::ScenarioError;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sim",
+    about = "Deterministic simulation of broker HA: failover latency and safety, per seed",
+    after_help = "`sim SCENARIO.ron` is short for `sim run SCENARIO.ron`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scenario's seeds and print the failover and findings tables.
+    Run(sim::cli::RunArgs),
+    /// Run one seed twice with a full trace and check that both runs are identical.
+    Replay(sim::cli::ReplayArgs),
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().collect();
+    // `sim SCENARIO.ron ...` means `sim run SCENARIO.ron ...`.
+    if args.get(1).is_some_and(|a| a.ends_with(".ron")) {
+        args.insert(1, "run".to_string());
+    }
+    let cli = Cli::parse_from(args);
+    let result = match cli.command {
+        Command::Run(args) => sim::cli::run(args),
+        Command::Replay(args) => sim::cli::replay(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            if let Some(scenario_error) = error.downcast_ref::<ScenarioError>() {
+                eprintln!("error: {scenario_error}");
+                return ExitCode::from(scenario_error.exit_code() as u8);
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -42,9 +42,7 @@ impl ConsumeQueue {
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(self.messages.len());
-        let end = start
-            .saturating_add(max as usize)
-            .min(self.messages.len());
+        let end = start.saturating_add(max as usize).min(self.messages.len());
         self.messages[start..end]
             .iter()
             .map(|(_, id)| id.clone())

@@ -35,9 +35,14 @@ pub enum BrokerInput {
 /// What the broker asks its caller to do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BrokerEffect {
-    Send { to: NodeId, msg: Message },
+    Send {
+        to: NodeId,
+        msg: Message,
+    },
     Persist(PersistOp),
-    Sync { sync_id: SyncId },
+    Sync {
+        sync_id: SyncId,
+    },
     Respond {
         client: ClientId,
         request_id: u64,
@@ -192,8 +197,8 @@ impl Broker {
                 break;
             }
             let (client, request_id) = entry.remove();
-            let stored = &self.raft.log()[usize::try_from(index.0 - 1)
-                .expect("invariant: log indexes fit in usize")];
+            let stored = &self.raft.log()
+                [usize::try_from(index.0 - 1).expect("invariant: log indexes fit in usize")];
             let message = StoredMessage::decode(&stored.data)
                 .expect("invariant: a committed send is a StoredMessage");
             let queue_offset = self

@@ -46,7 +46,10 @@ pub enum ClientResponse {
 impl ClientResponse {
     /// True when the request was definitely not applied.
     pub fn is_definite_failure(&self) -> bool {
-        matches!(self, ClientResponse::NotLeader { .. } | ClientResponse::Busy)
+        matches!(
+            self,
+            ClientResponse::NotLeader { .. } | ClientResponse::Busy
+        )
     }
 }
 

@@ -1,0 +1,339 @@
+//! What each subcommand does; `main.rs` only parses arguments and maps errors to exit codes.
+
+use crate::report::{self, ExpectationCheck, RunReport};
+use crate::runner;
+use crate::scenario::Scenario;
+use crate::verdict::SeedOutcome;
+use crate::world::WorldSpec;
+use anyhow::Context;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The scenario file (RON).
+    pub scenario: PathBuf,
+    /// Run this many seeds from the scenario's first seed instead of its count.
+    #[arg(long, conflicts_with = "seed")]
+    pub seeds: Option<u64>,
+    /// Run only this seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Seeds run at once (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Where report files go.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Override a scenario field, e.g. `--set raft.heartbeat_interval=500ms` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Print no progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    pub scenario: PathBuf,
+    #[arg(long)]
+    pub seed: u64,
+    /// Write the full trace here (default: reports/<scenario>/seed-<S>.trace).
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+/// Loads a scenario and applies `--set` overrides.
+pub fn load_scenario(path: &Path, overrides: &[String]) -> anyhow::Result<Scenario> {
+    let mut scenario = Scenario::load(path)?;
+    for item in overrides {
+        let (key, value) = item
+            .split_once('=')
+            .with_context(|| format!("--set {item:?}: expected KEY=VALUE"))?;
+        scenario = scenario.with_override(key, value)?;
+    }
+    Ok(scenario)
+}
+
+/// The command that replays one seed of this scenario exactly.
+pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
+    let mut command = format!(
+        "cargo run --release -p sim -- replay {} --seed {seed}",
+        scenario.file_name
+    );
+    for (key, value) in &scenario.overrides {
+        command.push_str(&format!(" --set {key}={value}"));
+    }
+    command
+}
+
+pub fn seeds_of(scenario: &Scenario, count: Option<u64>, single: Option<u64>) -> Vec<u64> {
+    match (single, count) {
+        (Some(seed), _) => vec![seed],
+        (None, Some(count)) => (scenario.seeds.first..scenario.seeds.first + count).collect(),
+        (None, None) => scenario.seeds.iter().collect(),
+    }
+}
+
+/// Runs the seeds and builds the report (no printing).
+pub fn run_report(scenario: &Scenario, seeds: &[u64], jobs: usize, progress: bool) -> RunReport {
+    let spec = Arc::new(WorldSpec::from_scenario(scenario));
+    let outcomes = runner::run_seeds(spec, seeds, jobs, progress);
+    build_report(scenario, seeds, outcomes)
+}
+
+pub fn build_report(scenario: &Scenario, seeds: &[u64], outcomes: Vec<SeedOutcome>) -> RunReport {
+    let stages = report::stage_summaries(&outcomes);
+    let findings_by_kind = report::findings_by_kind(&outcomes);
+    let mut report = RunReport {
+        scenario: scenario.name.clone(),
+        scenario_file: scenario.file_name.clone(),
+        scenario_hash: scenario.source_hash.to_string(),
+        overrides: scenario.overrides.clone(),
+        seeds: seeds.to_vec(),
+        stages,
+        findings_by_kind,
+        expectations: Vec::new(),
+        per_seed: outcomes,
+    };
+    report.expectations = expectations(scenario, &report);
+    report
+}
+
+fn expectations(scenario: &Scenario, report: &RunReport) -> Vec<ExpectationCheck> {
+    let expect = &scenario.expect;
+    let mut checks = Vec::new();
+    let count = |kinds: &[&str]| -> u64 {
+        kinds
+            .iter()
+            .map(|k| u64::from(report.findings_by_kind.get(*k).copied().unwrap_or(0)))
+            .sum()
+    };
+    let lost = count(&["lost_acked"]);
+    checks.push(ExpectationCheck {
+        name: "lost acknowledged sends (per seed, worst)".into(),
+        bound: format!("<= {}", expect.lost_acked),
+        actual: report
+            .per_seed
+            .iter()
+            .map(|o| {
+                o.findings
+                    .iter()
+                    .filter(|f| f.kind() == "lost_acked")
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+            .to_string(),
+        held: report.per_seed.iter().all(|o| {
+            o.findings
+                .iter()
+                .filter(|f| f.kind() == "lost_acked")
+                .count() as u64
+                <= expect.lost_acked
+        }),
+    });
+    let _ = lost;
+    let safety = count(&[
+        "panic",
+        "raft_invariant",
+        "recovery_failed",
+        "replicas_diverge",
+    ]);
+    checks.push(ExpectationCheck {
+        name: "safety findings (panics, Raft invariants, divergence)".into(),
+        bound: "0".into(),
+        actual: safety.to_string(),
+        held: safety == 0,
+    });
+    let not_settled = count(&["not_settled"]);
+    checks.push(ExpectationCheck {
+        name: format!("groups not settled within {}", scenario.settle_max),
+        bound: "0".into(),
+        actual: not_settled.to_string(),
+        held: not_settled == 0,
+    });
+    let bounds = [
+        ("detect", expect.failover_detect_p99_max),
+        ("elect", expect.failover_elect_p99_max),
+        ("commit", expect.failover_commit_p99_max),
+        ("client", expect.failover_client_p99_max),
+    ];
+    for (stage, bound) in bounds {
+        let Some(bound) = bound else { continue };
+        let p = report.stage(stage).cloned();
+        let p99 = p.as_ref().and_then(|p| p.p99_us);
+        let not_reached = p.as_ref().map_or(0, |p| p.not_reached);
+        checks.push(ExpectationCheck {
+            name: format!("failover {stage} p99"),
+            bound: format!("<= {bound}"),
+            actual: format!("{} ms ({not_reached} not reached)", report::ms(p99)),
+            held: not_reached == 0 && p99.is_none_or(|p99| p99 <= bound.as_ms() * 1_000),
+        });
+    }
+    checks
+}
+
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let scenario = load_scenario(&args.scenario, &args.overrides)?;
+    let seeds = seeds_of(&scenario, args.seeds, args.seed);
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let started = std::time::Instant::now();
+    let report = run_report(&scenario, &seeds, jobs, !args.quiet);
+    let wall = started.elapsed();
+    print_report(&scenario, &report);
+    let paths = report::write_report(&report, &args.out)
+        .with_context(|| format!("writing the report under {}", args.out.display()))?;
+    let seeds_per_minute = seeds.len() as f64 / wall.as_secs_f64().max(1e-9) * 60.0;
+    println!(
+        "{} seeds in {:.1} s wall ({:.0} seeds/min, {jobs} jobs). Report: {}",
+        seeds.len(),
+        wall.as_secs_f64(),
+        seeds_per_minute,
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(if report.all_held() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn print_report(scenario: &Scenario, report: &RunReport) {
+    println!(
+        "scenario {} ({}, hash {}), {} seeds",
+        report.scenario,
+        report.scenario_file,
+        report.scenario_hash,
+        report.seeds.len()
+    );
+    println!("\nFailover, across seeds (DESIGN.md definitions):");
+    println!("{}", report::stages_table(report));
+    println!("\nWorst seeds by client-perceived failover:");
+    println!("{}", report::worst_seeds_table(report, 5));
+    if let Some(table) = report::failing_seeds_table(report, |seed| replay_command(scenario, seed))
+    {
+        println!("\nSeeds with findings:");
+        println!("{table}");
+    }
+    println!("\nExpectations:");
+    println!("{}", report::expectations_table(report));
+    for outcome in report
+        .per_seed
+        .iter()
+        .filter(|o| !o.findings.is_empty())
+        .take(3)
+    {
+        println!("REPRODUCE WITH: {}", replay_command(scenario, outcome.seed));
+    }
+}
+
+pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let scenario = load_scenario(&args.scenario, &args.overrides)?;
+    let spec = Arc::new(WorldSpec::from_scenario(&scenario));
+    let (first, first_trace) = traced_run(spec.clone(), args.seed);
+    let (second, second_trace) = traced_run(spec, args.seed);
+    let trace_path = args.trace.unwrap_or_else(|| {
+        PathBuf::from("reports")
+            .join(&scenario.name)
+            .join(format!("seed-{}.trace", args.seed))
+    });
+    if let Some(dir) = trace_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&trace_path, &first_trace)
+        .with_context(|| format!("writing {}", trace_path.display()))?;
+    let hash = |bytes: &[u8]| {
+        let mut h = crate::world::observe::Fnv64::new();
+        h.write(bytes);
+        h.finish()
+    };
+    let (hash_a, hash_b) = (hash(&first_trace), hash(&second_trace));
+    if hash_a != hash_b {
+        let second_path = trace_path.with_extension("trace.second");
+        std::fs::write(&second_path, &second_trace)
+            .with_context(|| format!("writing {}", second_path.display()))?;
+        println!("the second run's trace differs: {}", second_path.display());
+    }
+    let report = build_report(&scenario, &[args.seed], vec![first.clone()]);
+    print_report(&scenario, &report);
+    println!(
+        "trace: {} ({} lines); trace hashes {hash_a:016x} / {hash_b:016x}: {}",
+        trace_path.display(),
+        first_trace.iter().filter(|b| **b == b'\n').count(),
+        if hash_a == hash_b && first == second {
+            "identical, the run is deterministic"
+        } else {
+            "DIFFERENT: the run is not deterministic"
+        }
+    );
+    let deterministic = hash_a == hash_b && first == second;
+    Ok(if deterministic && report.all_held() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Runs one seed with a debug-level trace stamped with simulated time.
+fn traced_run(spec: Arc<WorldSpec>, seed: u64) -> (SeedOutcome, Vec<u8>) {
+    let buffer = TraceBuffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        // Only our own events: madsim's spans carry task ids that count across runtimes.
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("SIM_TRACE").unwrap_or_else(|_| "sim=debug".into()),
+        ))
+        .with_target(false)
+        .with_ansi(false)
+        .with_timer(SimTime)
+        .with_writer(move || writer.clone())
+        .finish();
+    let outcome = runner::run_one(spec, seed, Some(tracing::Dispatch::new(subscriber)));
+    let bytes = buffer
+        .0
+        .lock()
+        .expect("invariant: the traced run has finished")
+        .clone();
+    (outcome, bytes)
+}
+
+#[derive(Clone, Default)]
+struct TraceBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for TraceBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("invariant: writers do not panic holding the lock")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Stamps trace lines with simulated time since the start of the run.
+struct SimTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match madsim::time::TimeHandle::try_current() {
+            Some(time) => write!(w, "{:>12.6}s", time.elapsed().as_secs_f64()),
+            None => write!(w, "{:>13}", "-"),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Failover latency, as DESIGN.md defines it. For each fault that took a group's leader out of
+//! its majority, with `t0` the moment it fired:
+//! - detect: a surviving replica of the group starts an election (pre-vote or vote);
+//! - elect: a replica becomes leader with a term greater than the old leader's;
+//! - commit: a leader of such a term commits its first entry of that term;
+//! - client: the first send to that group invoked at or after `t0` is acknowledged.
+//!
+//! `stale_leader_window`: how long the old leader still believed it led after the new leader was
+//! elected; `stale_leader_commits`: commit advances the old leader made in that window.
+
+use crate::history::{OpInput, OpOutcome, Operation};
+use crate::nemesis::FailoverFault;
+use crate::world::observe::{Observation, ObservedKind};
+use broker_core::raft::Role;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverTimeline {
+    pub fault_index: usize,
+    pub group: u32,
+    pub t0_us: u64,
+    pub detect_us: Option<u64>,
+    pub elect_us: Option<u64>,
+    pub commit_us: Option<u64>,
+    pub client_us: Option<u64>,
+    pub stale_leader_window_us: Option<u64>,
+    pub stale_leader_commits: u32,
+}
+
+/// The stages, in order, with their names as reports print them.
+pub const STAGES: [&str; 5] = ["detect", "elect", "commit", "client", "stale_leader_window"];
+
+impl FailoverTimeline {
+    pub fn stage_us(&self, stage: &str) -> Option<u64> {
+        match stage {
+            "detect" => self.detect_us,
+            "elect" => self.elect_us,
+            "commit" => self.commit_us,
+            "client" => self.client_us,
+            "stale_leader_window" => self.stale_leader_window_us,
+            _ => panic!("invariant: stage names come from STAGES, got {stage}"),
+        }
+    }
+}
+
+/// Per failover fault of one seed, the stage latencies.
+pub fn failover_timelines(
+    faults: &[FailoverFault],
+    observations: &[Observation],
+    history: &[Operation],
+    replicas_per_group: u32,
+    group_of_queue: impl Fn(&str) -> Option<u32>,
+) -> Vec<FailoverTimeline> {
+    faults
+        .iter()
+        .map(|fault| {
+            let in_group = |o: &&Observation| o.node.0 / replicas_per_group == fault.group;
+            let after: Vec<&Observation> = observations
+                .iter()
+                .filter(|o| o.at_us >= fault.t0_us)
+                .filter(in_group)
+                .collect();
+            let since = |at: u64| at - fault.t0_us;
+            let detect = after
+                .iter()
+                .find(|o| {
+                    o.node != fault.old_leader
+                        && matches!(
+                            o.kind,
+                            ObservedKind::Role {
+                                role: Role::PreCandidate | Role::Candidate,
+                                ..
+                            }
+                        )
+                })
+                .map(|o| o.at_us);
+            let elect = after
+                .iter()
+                .find(|o| {
+                    matches!(o.kind, ObservedKind::Role { role: Role::Leader, term } if term > fault.old_term)
+                })
+                .map(|o| o.at_us);
+            let commit = after
+                .iter()
+                .find(|o| {
+                    matches!(o.kind, ObservedKind::LeaderCommit { term, .. } if term > fault.old_term)
+                })
+                .map(|o| o.at_us);
+            let client = history
+                .iter()
+                .filter(|op| op.invoke_us >= fault.t0_us)
+                .filter(|op| matches!(op.outcome, OpOutcome::Sent { .. }))
+                .filter(|op| match &op.input {
+                    OpInput::Send { queue, .. } => group_of_queue(queue) == Some(fault.group),
+                    OpInput::Pull { .. } => false,
+                })
+                .map(|op| op.complete_us)
+                .min();
+            // The old leader stops believing when it changes role or goes down.
+            let old_leader_stops = after
+                .iter()
+                .find(|o| {
+                    o.node == fault.old_leader
+                        && match o.kind {
+                            ObservedKind::Role { role, .. } => role != Role::Leader,
+                            ObservedKind::Crashed => true,
+                            _ => false,
+                        }
+                })
+                .map(|o| o.at_us);
+            let stale_window = elect.map(|e| old_leader_stops.map_or(0, |s| s.saturating_sub(e)));
+            let stale_commits = match (elect, old_leader_stops) {
+                (Some(e), stops) => after
+                    .iter()
+                    .filter(|o| o.node == fault.old_leader && o.at_us >= e)
+                    .filter(|o| stops.is_none_or(|s| o.at_us < s))
+                    .filter(|o| matches!(o.kind, ObservedKind::LeaderCommit { term, .. } if term == fault.old_term))
+                    .count() as u32,
+                (None, _) => 0,
+            };
+            FailoverTimeline {
+                fault_index: fault.fault_index,
+                group: fault.group,
+                t0_us: fault.t0_us,
+                detect_us: detect.map(since),
+                elect_us: elect.map(since),
+                commit_us: commit.map(since),
+                client_us: client.map(since),
+                stale_leader_window_us: stale_window,
+                stale_leader_commits: stale_commits,
+            }
+        })
+        .collect()
+}
+
+/// p50/p90/p99/max of one stage across seeds (nearest-rank), plus how often it was not reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub samples: u32,
+    pub not_reached: u32,
+    pub p50_us: Option<u64>,
+    pub p90_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub max_us: Option<u64>,
+}
+
+pub fn percentiles(values: &[Option<u64>]) -> Percentiles {
+    let mut reached: Vec<u64> = values.iter().flatten().copied().collect();
+    reached.sort_unstable();
+    let rank = |p: u64| -> Option<u64> {
+        if reached.is_empty() {
+            return None;
+        }
+        let n = reached.len() as u64;
+        let index = (p * n).div_ceil(100).max(1) - 1;
+        Some(reached[index as usize])
+    };
+    Percentiles {
+        samples: values.len() as u32,
+        not_reached: (values.len() - reached.len()) as u32,
+        p50_us: rank(50),
+        p90_us: rank(90),
+        p99_us: rank(99),
+        max_us: reached.last().copied(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Nearest-rank percentiles: p99 of 1..=100 is 99, max 100; misses are counted apart.
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut values: Vec<Option<u64>> = (1..=100).map(Some).collect();
+        values.push(None);
+        let p = percentiles(&values);
+        assert_eq!(
+            (p.p50_us, p.p90_us, p.p99_us, p.max_us),
+            (Some(50), Some(90), Some(99), Some(100))
+        );
+        assert_eq!((p.samples, p.not_reached), (101, 1));
+        assert_eq!(percentiles(&[None]).p99_us, None);
+    }
+}

@@ -1,0 +1,90 @@
+//! Runs seeds in parallel, each on a fresh OS thread with its own madsim runtime, outside of
+//! which the progress bar lives. A panic inside a seed is a finding, not a crash of the tool.
+
+use crate::verdict::{self, SeedOutcome};
+use crate::world::{self, WorldSpec};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Runs one seed on a fresh thread (std's HashMap seeding is deterministic only there),
+/// with `trace` as that thread's tracing subscriber when given.
+pub fn run_one(spec: Arc<WorldSpec>, seed: u64, trace: Option<tracing::Dispatch>) -> SeedOutcome {
+    let thread = std::thread::Builder::new()
+        .name(format!("seed-{seed}"))
+        .spawn(move || {
+            let run = || {
+                let run = world::run_seed(spec.clone(), seed);
+                verdict::evaluate(&spec, &run)
+            };
+            match trace {
+                Some(dispatch) => tracing::dispatcher::with_default(&dispatch, run),
+                None => run(),
+            }
+        })
+        .expect("invariant: the OS can start a thread per seed");
+    match thread.join() {
+        Ok(outcome) => outcome,
+        Err(payload) => SeedOutcome::panicked(seed, panic_message(payload.as_ref())),
+    }
+}
+
+/// Runs every seed with up to `jobs` at once; results come back in seed order.
+pub fn run_seeds(
+    spec: Arc<WorldSpec>,
+    seeds: &[u64],
+    jobs: usize,
+    progress: bool,
+) -> Vec<SeedOutcome> {
+    let bar = if progress {
+        let bar = ProgressBar::new(seeds.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} seeds {msg}",
+            )
+            .expect("invariant: the template is valid"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<SeedOutcome>>> = Mutex::new(vec![None; seeds.len()]);
+    let failing = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1).min(seeds.len().max(1)) {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(seed) = seeds.get(index) else {
+                    break;
+                };
+                let outcome = run_one(spec.clone(), *seed, None);
+                if !outcome.findings.is_empty() {
+                    let n = failing.fetch_add(1, Ordering::Relaxed) + 1;
+                    bar.set_message(format!("({n} with findings)"));
+                }
+                results
+                    .lock()
+                    .expect("invariant: no worker panics holding the lock")[index] = Some(outcome);
+                bar.inc(1);
+            });
+        }
+    });
+    bar.finish_and_clear();
+    results
+        .into_inner()
+        .expect("invariant: no worker panicked holding the lock")
+        .into_iter()
+        .map(|r| r.expect("invariant: every seed index was taken by a worker"))
+        .collect()
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::from("panic with a non-string payload")
+    }
+}

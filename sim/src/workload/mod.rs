@@ -1,0 +1,30 @@
+//! Clients: producers that send at a fixed rate, find the leader, time out, and record every
+//! operation in the history.
+
+mod producer;
+
+pub use producer::run_producer;
+
+use broker_core::broker::QueueKey;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    pub producers: u32,
+    /// Sends per second, per producer.
+    pub send_rate_per_s: u32,
+    /// Every queue of every topic, with the group that hosts it (queue `q` on group
+    /// `q mod groups`, as RocketMQ spreads a topic's queues over broker groups).
+    pub queues: Vec<(u32, QueueKey)>,
+    /// A send with no answer by then is recorded as Unknown.
+    pub send_timeout_us: u64,
+    /// Wait before retrying after a definite refusal with no usable leader hint.
+    pub retry_backoff_us: u64,
+    /// How long a replica that timed out is avoided (RocketMQ's latency fault tolerance).
+    pub suspect_us: u64,
+}
+
+/// The name of a queue of a group in the history: `g0/orders/1`.
+pub fn history_queue_name(group: u32, queue: &QueueKey) -> String {
+    format!("g{group}/{}/{}", queue.topic, queue.queue_id)
+}

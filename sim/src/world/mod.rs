@@ -1,0 +1,428 @@
+//! The madsim world of one seed: one simulated node per replica and per client, the shared
+//! state kept outside the nodes (disks, clocks, observer, history), and the supervisor that
+//! plays the fault timeline, heals, lets the cluster settle and collects the results.
+
+pub mod observe;
+pub mod replica;
+pub mod summary;
+pub mod wire;
+
+use crate::clock::NodeClock;
+use crate::disk::Disk;
+use crate::history::Operation;
+use crate::nemesis::{self, AdminCommand, FailoverFault};
+use crate::scenario::{Scenario, TimedFault};
+use crate::workload::{self, WorkloadSpec};
+use broker_core::broker::{Broker, BrokerEffect, ClientId, QueueKey};
+use broker_core::raft::{self, Role};
+use broker_core::{NodeId, SyncId};
+use observe::{InvariantViolation, Observation, Observer};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Everything a run needs, in integer simulated microseconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorldSpec {
+    pub groups: u32,
+    pub replicas: u32,
+    pub raft: raft::Config,
+    pub latency_us_min: u64,
+    pub latency_us_max: u64,
+    pub loss_ppm: u32,
+    pub fsync_us: u64,
+    /// Clients start sending after this (a leader is elected first).
+    pub warmup_us: u64,
+    /// The fault phase: faults fire and clients send until then.
+    pub duration_us: u64,
+    /// After healing, the cluster must converge within this.
+    pub settle_max_us: u64,
+    pub workload: WorkloadSpec,
+    pub faults: Vec<TimedFault>,
+}
+
+impl WorldSpec {
+    /// The world a (validated) scenario describes.
+    pub fn from_scenario(scenario: &Scenario) -> WorldSpec {
+        let cluster = &scenario.cluster;
+        let raft = cluster.raft.to_core_config();
+        let queues = scenario
+            .workload
+            .topics
+            .iter()
+            .flat_map(|topic| {
+                (0..topic.queues).map(move |queue_id| {
+                    (
+                        queue_id % cluster.groups,
+                        QueueKey {
+                            topic: topic.name.clone(),
+                            queue_id,
+                        },
+                    )
+                })
+            })
+            .collect();
+        let duration_us = scenario.duration.as_ms() * 1_000;
+        let first_fault_us = scenario
+            .faults
+            .first()
+            .map_or(duration_us, |f| f.at.as_ms() * 1_000);
+        // Clients start once the first leader is likely elected, and before the first fault.
+        let warmup_us = ((raft.election_timeout_ms_base() + raft.vote_interval_ms_max + 1_000)
+            * 1_000)
+            .min(first_fault_us);
+        let send_timeout_us = scenario.workload.send_timeout.as_ms() * 1_000;
+        WorldSpec {
+            groups: cluster.groups,
+            replicas: cluster.replicas,
+            latency_us_min: cluster.network.latency.min.as_ms() * 1_000,
+            latency_us_max: cluster.network.latency.max.as_ms() * 1_000,
+            loss_ppm: cluster.network.loss_ppm,
+            fsync_us: cluster.disk.fsync.as_ms() * 1_000,
+            warmup_us,
+            duration_us,
+            settle_max_us: scenario.settle_max.as_ms() * 1_000,
+            workload: WorkloadSpec {
+                producers: scenario.workload.producers,
+                send_rate_per_s: scenario.workload.send_rate,
+                queues,
+                send_timeout_us,
+                retry_backoff_us: 50_000,
+                suspect_us: send_timeout_us,
+            },
+            faults: scenario.faults.clone(),
+            raft,
+        }
+    }
+
+    pub fn replica_count(&self) -> u32 {
+        self.groups * self.replicas
+    }
+    pub fn group_of(&self, node: NodeId) -> u32 {
+        node.0 / self.replicas
+    }
+    pub fn members(&self, group: u32) -> Vec<NodeId> {
+        (0..self.replicas)
+            .map(|r| NodeId(group * self.replicas + r))
+            .collect()
+    }
+}
+
+/// State kept outside the simulated nodes: it survives kills.
+pub struct Shared {
+    time: madsim::time::TimeHandle,
+    pub disks: Vec<Disk>,
+    pub clocks: Vec<NodeClock>,
+    pub incarnations: Vec<u32>,
+    pub down: Vec<bool>,
+    pub paused: Vec<bool>,
+    pub observer: Observer,
+    pub history: Vec<Operation>,
+    pub recovery_failures: Vec<(u64, NodeId, String)>,
+    /// Per replica: the running incarnation's event queue (None while down).
+    pub inboxes: Vec<Option<futures::channel::mpsc::UnboundedSender<replica::Event>>>,
+}
+
+impl Shared {
+    pub fn now_us(&self) -> u64 {
+        self.time.elapsed().as_micros() as u64
+    }
+
+    /// The node's local clock in ms (never negative).
+    pub fn local_ms(&self, node: NodeId) -> u64 {
+        let local_us = self.clocks[node.0 as usize].local_us(self.now_us());
+        u64::try_from(local_us.max(0)).expect("invariant: clamped to >= 0") / 1_000
+    }
+}
+
+pub struct World {
+    pub spec: Arc<WorldSpec>,
+    pub seed: u64,
+    shared: Mutex<Shared>,
+    time: madsim::time::TimeHandle,
+    workload_stopped: AtomicBool,
+}
+
+impl World {
+    pub fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared
+            .lock()
+            .expect("invariant: the simulation is single-threaded, no lock is poisoned")
+    }
+
+    pub fn now_us(&self) -> u64 {
+        self.time.elapsed().as_micros() as u64
+    }
+
+    pub fn workload_stopped(&self) -> bool {
+        self.workload_stopped.load(Ordering::Relaxed)
+    }
+
+    pub fn record_operation(&self, operation: Operation) {
+        let mut shared = self.lock();
+        let line = serde_json::to_vec(&operation).expect("invariant: operations serialise");
+        shared.observer.trace_extra(&line);
+        shared.history.push(operation);
+    }
+
+    /// Hands an operator command to a running replica (dropped when it is down).
+    pub fn admin(&self, node: NodeId, command: AdminCommand) {
+        if let Some(inbox) = &self.lock().inboxes[node.0 as usize] {
+            let _ = inbox.unbounded_send(replica::Event::Admin(command));
+        }
+    }
+
+    /// Builds the broker of a (re)starting replica from its disk; registers its event queue.
+    pub fn start_replica(
+        &self,
+        node: NodeId,
+        inbox: futures::channel::mpsc::UnboundedSender<replica::Event>,
+    ) -> Option<Broker> {
+        let mut shared = self.lock();
+        shared.inboxes[node.0 as usize] = Some(inbox);
+        let now_us = shared.now_us();
+        let index = node.0 as usize;
+        shared.incarnations[index] += 1;
+        let incarnation = shared.incarnations[index];
+        let recovered = shared.disks[index].recover();
+        let group = self.spec.group_of(node);
+        let rng_seed = mix_seed(self.seed, u64::from(node.0), u64::from(incarnation));
+        match Broker::new(
+            self.spec.raft.clone(),
+            node,
+            self.spec.members(group),
+            recovered,
+            rng_seed,
+        ) {
+            Ok(broker) => {
+                tracing::debug!(%node, incarnation, "replica started");
+                shared
+                    .observer
+                    .on_start(now_us, node, broker.raft().log(), incarnation > 1);
+                Some(broker)
+            }
+            Err(error) => {
+                shared
+                    .recovery_failures
+                    .push((now_us, node, error.to_string()));
+                None
+            }
+        }
+    }
+
+    /// Records a step's writes and observations; returns the syncs to complete later as
+    /// (sync id, covered write, completion time).
+    pub fn after_step(
+        &self,
+        node: NodeId,
+        broker: &Broker,
+        effects: &[BrokerEffect],
+    ) -> Vec<(SyncId, Option<u64>, u64)> {
+        let mut shared = self.lock();
+        let now_us = shared.now_us();
+        let mut syncs = Vec::new();
+        for effect in effects {
+            match effect {
+                BrokerEffect::Persist(op) => {
+                    shared.observer.on_persist(now_us, node, op);
+                    shared.disks[node.0 as usize].write(op.clone());
+                }
+                BrokerEffect::Sync { sync_id } => {
+                    let (upto, at) = shared.disks[node.0 as usize].start_sync(now_us);
+                    syncs.push((*sync_id, upto, at));
+                }
+                BrokerEffect::Send { .. } | BrokerEffect::Respond { .. } => {}
+            }
+        }
+        let status = broker.raft().status();
+        shared
+            .observer
+            .on_status(now_us, status, broker.raft().log());
+        syncs
+    }
+}
+
+/// SplitMix64 over the run seed and two more numbers: independent streams per node/incarnation.
+pub fn mix_seed(seed: u64, a: u64, b: u64) -> u64 {
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// What one seed produced, before checking.
+#[derive(Clone, Debug)]
+pub struct SeedRun {
+    pub seed: u64,
+    pub history: Vec<Operation>,
+    pub observations: Vec<Observation>,
+    pub violations: Vec<(u64, InvariantViolation)>,
+    pub recovery_failures: Vec<(u64, NodeId, String)>,
+    pub failover_faults: Vec<FailoverFault>,
+    /// Per group: µs from heal to convergence, or None when it did not converge in time.
+    pub settle_us: Vec<Option<u64>>,
+    /// Per replica: the applied (committed) log at the end.
+    pub final_logs: Vec<Vec<observe::AppliedEntry>>,
+    pub trace_hash: u64,
+    pub end_us: u64,
+}
+
+/// Runs one seed in a fresh madsim runtime on the current thread (call on a fresh OS thread).
+pub fn run_seed(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
+    let mut config = madsim::Config::default();
+    config.net.send_latency = Duration::from_micros(spec.latency_us_min)
+        ..Duration::from_micros(spec.latency_us_max.max(spec.latency_us_min + 1));
+    config.net.packet_loss_rate = f64::from(spec.loss_ppm) / 1_000_000.0;
+    let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
+    runtime.block_on(supervise(spec, seed))
+}
+
+async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
+    let handle = madsim::runtime::Handle::current();
+    let time = madsim::time::TimeHandle::current();
+    let replicas = spec.replica_count();
+    let shared = Shared {
+        time: time.clone(),
+        disks: (0..replicas).map(|_| Disk::new(spec.fsync_us)).collect(),
+        clocks: vec![NodeClock::default(); replicas as usize],
+        incarnations: vec![0; replicas as usize],
+        down: vec![false; replicas as usize],
+        paused: vec![false; replicas as usize],
+        observer: Observer::new(spec.groups, spec.replicas),
+        history: Vec::new(),
+        recovery_failures: Vec::new(),
+        inboxes: vec![None; replicas as usize],
+    };
+    let world = Arc::new(World {
+        spec: spec.clone(),
+        seed,
+        shared: Mutex::new(shared),
+        time,
+        workload_stopped: AtomicBool::new(false),
+    });
+
+    let replica_nodes: Vec<madsim::runtime::NodeHandle> = (0..replicas)
+        .map(|n| {
+            let world = world.clone();
+            let node = NodeId(n);
+            handle
+                .create_node()
+                .name(format!("replica-{n}"))
+                .ip(wire::replica_addr(node).ip())
+                .init(move || replica::run_replica(world.clone(), node))
+                .build()
+        })
+        .collect();
+    for c in 0..spec.workload.producers {
+        let world = world.clone();
+        let client = ClientId(c);
+        handle
+            .create_node()
+            .name(format!("producer-{c}"))
+            .ip(client_ip(client))
+            .init(move || workload::run_producer(world.clone(), client))
+            .build();
+    }
+
+    let mut nemesis = nemesis::Nemesis::new(world.clone(), handle.clone(), replica_nodes);
+    for timed in &spec.faults {
+        sleep_until(&world, timed.at.as_ms() * 1_000).await;
+        nemesis.apply(&timed.fault);
+    }
+    sleep_until(&world, spec.duration_us).await;
+    world.workload_stopped.store(true, Ordering::Relaxed);
+    let heal_at_us = world.now_us();
+    nemesis.heal_all();
+    let settle_us = settle(&world, heal_at_us).await;
+    // Let the last in-flight sends time out so the history is complete.
+    sleep_until(&world, heal_at_us + spec.workload.send_timeout_us).await;
+
+    let end_us = world.now_us();
+    let failover_faults = nemesis.into_failover_faults();
+    let mut shared = world.lock();
+    let final_logs = shared
+        .observer
+        .views
+        .iter()
+        .map(|view| view.applied.clone())
+        .collect();
+    let mut history = std::mem::take(&mut shared.history);
+    history.sort_by_key(|op| (op.invoke_us, op.client));
+    SeedRun {
+        seed,
+        history,
+        observations: std::mem::take(&mut shared.observer.events),
+        violations: std::mem::take(&mut shared.observer.violations),
+        recovery_failures: std::mem::take(&mut shared.recovery_failures),
+        failover_faults,
+        settle_us,
+        final_logs,
+        trace_hash: shared.observer.trace_hash(),
+        end_us,
+    }
+}
+
+fn client_ip(client: ClientId) -> IpAddr {
+    let c = u8::try_from(client.0 + 1).expect("invariant: validated scenarios have < 255 clients");
+    IpAddr::V4(Ipv4Addr::new(10, 0, 1, c))
+}
+
+async fn sleep_until(world: &World, at_us: u64) {
+    let now = world.now_us();
+    if at_us > now {
+        madsim::time::sleep(Duration::from_micros(at_us - now)).await;
+    }
+}
+
+/// Polls until every group has one leader and every replica has applied the leader's whole log.
+async fn settle(world: &World, heal_at_us: u64) -> Vec<Option<u64>> {
+    let spec = &world.spec;
+    let mut settled: Vec<Option<u64>> = vec![None; spec.groups as usize];
+    let poll = Duration::from_millis(50);
+    loop {
+        let now = world.now_us();
+        {
+            let shared = world.lock();
+            for group in 0..spec.groups {
+                if settled[group as usize].is_none() && group_converged(&shared, spec, group) {
+                    settled[group as usize] = Some(now - heal_at_us);
+                }
+            }
+        }
+        if settled.iter().all(Option::is_some) || now >= heal_at_us + spec.settle_max_us {
+            return settled;
+        }
+        madsim::time::sleep(poll).await;
+    }
+}
+
+fn group_converged(shared: &Shared, spec: &WorldSpec, group: u32) -> bool {
+    let statuses: Vec<_> = spec
+        .members(group)
+        .iter()
+        .map(|node| shared.observer.views[node.0 as usize].status.clone())
+        .collect();
+    let Some(Some(leader)) = statuses
+        .iter()
+        .find(|s| s.as_ref().is_some_and(|s| s.role == Role::Leader))
+        .cloned()
+    else {
+        return false;
+    };
+    let leaders = statuses
+        .iter()
+        .filter(|s| s.as_ref().is_some_and(|s| s.role == Role::Leader))
+        .count();
+    leaders == 1
+        && leader.commit_index == leader.last_index
+        && statuses.iter().all(|s| {
+            s.as_ref().is_some_and(|s| {
+                s.term == leader.term
+                    && s.applied_index == leader.last_index
+                    && s.leader == Some(leader.id)
+            })
+        })
+}

@@ -1,0 +1,334 @@
+//! Watches every replica after every step: role changes, commits, applied entries, and the Raft
+//! invariants that span nodes (checked as events happen, so a violation names the moment):
+//! - Election Safety (Raft §5.2): at most one leader per term in a group.
+//! - Log Matching (§5.3): two logs with an entry of the same index and term agree on it and on
+//!   everything before it (compared through the chained checksum).
+//! - Leader Completeness (§5.4): a new leader's log holds every entry committed so far.
+//! - State Machine Safety (§5.4.3): no two replicas apply different entries at one index.
+//! - Committed entries are never lost: the cluster's committed prefix only grows.
+
+use broker_core::broker::StoredMessage;
+use broker_core::raft::{Role, Status};
+use broker_core::store::{Entry, EntryKind, PersistOp};
+use broker_core::{LogIndex, NodeId, Term};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Something a replica did that the metrics and the report use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObservedKind {
+    Role {
+        role: Role,
+        term: Term,
+    },
+    /// A leader's commit index advanced, to `index`, in its term `term`.
+    LeaderCommit {
+        term: Term,
+        index: LogIndex,
+    },
+    Crashed,
+    Restarted,
+    Paused,
+    Resumed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    pub at_us: u64,
+    pub node: NodeId,
+    pub kind: ObservedKind,
+}
+
+/// A broken cross-node Raft invariant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InvariantViolation {
+    /// Raft §5.2: two leaders in one term.
+    ElectionSafety {
+        group: u32,
+        term: Term,
+        first: NodeId,
+        second: NodeId,
+    },
+    /// Raft §5.3: same index and term, different entry or prefix.
+    LogMatching {
+        index: LogIndex,
+        term: Term,
+        a: NodeId,
+        b: NodeId,
+    },
+    /// Raft §5.4: a leader elected without an entry committed before its term.
+    LeaderCompleteness {
+        leader: NodeId,
+        term: Term,
+        missing_index: LogIndex,
+    },
+    /// Raft §5.4.3: two replicas applied different entries at one index.
+    StateMachineSafety { index: LogIndex, node: NodeId },
+}
+
+/// An entry a replica applied, as the final checks need it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedEntry {
+    pub index: LogIndex,
+    pub term: Term,
+    pub checksum: u32,
+    pub message: Option<StoredMessage>,
+}
+
+/// What the observer knows of one replica.
+#[derive(Clone, Debug)]
+pub struct NodeView {
+    pub group: u32,
+    pub status: Option<Status>,
+    /// (term, checksum) of every entry in the replica's in-memory log.
+    pub log: Vec<(Term, u32)>,
+    /// Entries applied by the current incarnation, from index 1.
+    pub applied: Vec<AppliedEntry>,
+    pub up: bool,
+}
+
+#[derive(Debug)]
+pub struct Observer {
+    pub views: Vec<NodeView>,
+    pub events: Vec<Observation>,
+    pub violations: Vec<(u64, InvariantViolation)>,
+    leaders: BTreeMap<(u32, Term), NodeId>,
+    /// Per group: (term, checksum) of each entry some replica applied.
+    committed: Vec<Vec<(Term, u32)>>,
+    trace: Fnv64,
+}
+
+impl Observer {
+    pub fn new(groups: u32, replicas: u32) -> Observer {
+        let views = (0..groups * replicas)
+            .map(|n| NodeView {
+                group: n / replicas,
+                status: None,
+                log: Vec::new(),
+                applied: Vec::new(),
+                up: true,
+            })
+            .collect();
+        Observer {
+            views,
+            events: Vec::new(),
+            violations: Vec::new(),
+            leaders: BTreeMap::new(),
+            committed: vec![Vec::new(); groups as usize],
+            trace: Fnv64::new(),
+        }
+    }
+
+    pub fn record(&mut self, at_us: u64, node: NodeId, kind: ObservedKind) {
+        let observation = Observation { at_us, node, kind };
+        self.trace.write(format!("{observation:?}").as_bytes());
+        self.events.push(observation);
+    }
+
+    pub fn trace_hash(&self) -> u64 {
+        self.trace.finish()
+    }
+
+    /// Mixes something else (e.g. a client operation) into the trace hash.
+    pub fn trace_extra(&mut self, bytes: &[u8]) {
+        self.trace.write(bytes);
+    }
+
+    /// A replica (re)started with this in-memory log.
+    pub fn on_start(&mut self, at_us: u64, node: NodeId, log: &[Entry], restarted: bool) {
+        let view = &mut self.views[node.0 as usize];
+        view.log = log.iter().map(|e| (e.term, e.checksum)).collect();
+        view.applied.clear();
+        view.status = None;
+        view.up = true;
+        if restarted {
+            self.record(at_us, node, ObservedKind::Restarted);
+        }
+    }
+
+    pub fn on_down(&mut self, at_us: u64, node: NodeId) {
+        let view = &mut self.views[node.0 as usize];
+        view.up = false;
+        view.status = None;
+        self.record(at_us, node, ObservedKind::Crashed);
+    }
+
+    /// A write the replica asked for: mirror its in-memory log and check Log Matching.
+    pub fn on_persist(&mut self, at_us: u64, node: NodeId, op: &PersistOp) {
+        match op {
+            PersistOp::HardState(_) => {}
+            PersistOp::TruncateFrom { from } => {
+                let keep = from.0.saturating_sub(1) as usize;
+                self.views[node.0 as usize].log.truncate(keep);
+            }
+            PersistOp::Append { entries } => {
+                for entry in entries {
+                    self.check_log_matching(at_us, node, entry);
+                    let view = &mut self.views[node.0 as usize];
+                    assert_eq!(
+                        entry.index.0,
+                        view.log.len() as u64 + 1,
+                        "invariant: a replica appends right after its last entry"
+                    );
+                    view.log.push((entry.term, entry.checksum));
+                }
+            }
+        }
+    }
+
+    fn check_log_matching(&mut self, at_us: u64, node: NodeId, entry: &Entry) {
+        let group = self.views[node.0 as usize].group;
+        let position = (entry.index.0 - 1) as usize;
+        let conflict = self.views.iter().enumerate().find(|(other, view)| {
+            *other != node.0 as usize
+                && view.group == group
+                && view.log.get(position).is_some_and(|(term, checksum)| {
+                    *term == entry.term && *checksum != entry.checksum
+                })
+        });
+        if let Some((other, _)) = conflict {
+            self.violations.push((
+                at_us,
+                InvariantViolation::LogMatching {
+                    index: entry.index,
+                    term: entry.term,
+                    a: node,
+                    b: NodeId(other as u32),
+                },
+            ));
+        }
+    }
+
+    /// After a step: role and commit changes, newly applied entries.
+    pub fn on_status(&mut self, at_us: u64, status: Status, log: &[Entry]) {
+        let node = status.id;
+        let index = node.0 as usize;
+        let group = self.views[index].group;
+        let previous = self.views[index].status.take();
+        let role_changed = previous
+            .as_ref()
+            .is_none_or(|p| p.role != status.role || p.term != status.term);
+        if role_changed {
+            self.record(
+                at_us,
+                node,
+                ObservedKind::Role {
+                    role: status.role,
+                    term: status.term,
+                },
+            );
+            if status.role == Role::Leader {
+                self.on_new_leader(at_us, group, &status);
+            }
+        }
+        let commit_advanced = previous
+            .as_ref()
+            .is_none_or(|p| p.commit_index < status.commit_index);
+        if status.role == Role::Leader && commit_advanced && status.commit_index.0 > 0 {
+            self.record(
+                at_us,
+                node,
+                ObservedKind::LeaderCommit {
+                    term: status.term,
+                    index: status.commit_index,
+                },
+            );
+        }
+        self.publish_applied(at_us, node, group, status.applied_index, log);
+        self.views[index].status = Some(status);
+    }
+
+    fn on_new_leader(&mut self, at_us: u64, group: u32, status: &Status) {
+        match self.leaders.get(&(group, status.term)) {
+            Some(first) if *first != status.id => self.violations.push((
+                at_us,
+                InvariantViolation::ElectionSafety {
+                    group,
+                    term: status.term,
+                    first: *first,
+                    second: status.id,
+                },
+            )),
+            _ => {
+                self.leaders.insert((group, status.term), status.id);
+            }
+        }
+        let committed = &self.committed[group as usize];
+        if let Some(last) = committed.last() {
+            let view = &self.views[status.id.0 as usize];
+            if view.log.get(committed.len() - 1) != Some(last) {
+                self.violations.push((
+                    at_us,
+                    InvariantViolation::LeaderCompleteness {
+                        leader: status.id,
+                        term: status.term,
+                        missing_index: LogIndex(committed.len() as u64),
+                    },
+                ));
+            }
+        }
+    }
+
+    fn publish_applied(
+        &mut self,
+        at_us: u64,
+        node: NodeId,
+        group: u32,
+        applied: LogIndex,
+        log: &[Entry],
+    ) {
+        let view_applied = self.views[node.0 as usize].applied.len() as u64;
+        for i in view_applied..applied.0 {
+            let entry = &log[i as usize];
+            let committed = &mut self.committed[group as usize];
+            match committed.get(i as usize) {
+                Some(known) if *known != (entry.term, entry.checksum) => {
+                    self.violations.push((
+                        at_us,
+                        InvariantViolation::StateMachineSafety {
+                            index: entry.index,
+                            node,
+                        },
+                    ));
+                }
+                Some(_) => {}
+                None => committed.push((entry.term, entry.checksum)),
+            }
+            let message = match entry.kind {
+                EntryKind::Normal => StoredMessage::decode(&entry.data),
+                EntryKind::Noop => None,
+            };
+            self.views[node.0 as usize].applied.push(AppliedEntry {
+                index: entry.index,
+                term: entry.term,
+                checksum: entry.checksum,
+                message,
+            });
+        }
+    }
+}
+
+/// FNV-1a, 64 bit: a stable hash for traces (std's hasher is randomly keyed).
+#[derive(Clone, Debug)]
+pub struct Fnv64(u64);
+
+impl Fnv64 {
+    pub fn new() -> Fnv64 {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+    pub fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Fnv64::new()
+    }
+}

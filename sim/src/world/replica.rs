@@ -1,0 +1,159 @@
+//! The adapter between madsim and one broker replica: receive or sleep until the next timer,
+//! `step`, carry out the effects. Kept thin: all decisions are the core's.
+
+use super::wire::{client_addr, replica_addr, Wire, TAG};
+use super::World;
+use crate::nemesis::AdminCommand;
+use broker_core::broker::{BrokerEffect, BrokerInput};
+use broker_core::raft::Input;
+use broker_core::{NodeId, SyncId};
+use futures::channel::mpsc;
+use futures::StreamExt;
+use madsim::net::Endpoint;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What wakes a replica up.
+pub enum Event {
+    Wire(Wire),
+    Persisted(SyncId),
+    Admin(AdminCommand),
+    Tick,
+}
+
+/// Runs one incarnation of replica `node` until the node is killed.
+pub async fn run_replica(world: Arc<World>, node: NodeId) {
+    let endpoint = Arc::new(
+        Endpoint::bind(replica_addr(node))
+            .await
+            .expect("invariant: a killed node's port is free again on restart"),
+    );
+    let (events_tx, mut events) = mpsc::unbounded::<Event>();
+    spawn_receiver(endpoint.clone(), events_tx.clone());
+
+    let Some(mut broker) = world.start_replica(node, events_tx.clone()) else {
+        return; // recovery failed: recorded as a finding; the replica stays down
+    };
+    // The core learns the time it starts at from its first step.
+    let mut last_local_ms = world.lock().local_ms(node);
+    broker.step(last_local_ms, BrokerInput::Raft(Input::Tick));
+    let effects = broker.take_effects();
+    assert!(
+        world.after_step(node, &broker, &effects).is_empty() && effects.is_empty(),
+        "invariant: a node's first tick only starts its timers"
+    );
+    let mut just_ticked = true;
+    loop {
+        let (now_ms, wait_us) = {
+            let shared = world.lock();
+            let now_ms = shared.local_ms(node).max(last_local_ms);
+            let deadline_ms = broker.raft().next_deadline_ms();
+            let local_wait_us = deadline_ms.saturating_sub(now_ms) * 1_000;
+            (
+                now_ms,
+                shared.clocks[node.0 as usize].global_delay_us(local_wait_us),
+            )
+        };
+        last_local_ms = now_ms;
+        // A due timer fires even when messages keep arriving. A core whose deadline did not
+        // move after a Tick would spin: then time must pass before the next one.
+        let event = if wait_us == 0 && !just_ticked {
+            Event::Tick
+        } else {
+            let wait_us = if just_ticked {
+                wait_us.max(1_000)
+            } else {
+                wait_us
+            };
+            tracing::trace!(%node, now_ms, wait_us, "wait");
+            match madsim::time::timeout(Duration::from_micros(wait_us), events.next()).await {
+                Ok(Some(event)) => event,
+                Ok(None) => return,
+                Err(_elapsed) => Event::Tick,
+            }
+        };
+        just_ticked = matches!(event, Event::Tick);
+        let input = match event {
+            Event::Tick => BrokerInput::Raft(Input::Tick),
+            Event::Persisted(sync_id) => BrokerInput::Raft(Input::Persisted { sync_id }),
+            Event::Admin(AdminCommand::TransferLeadership { to }) => {
+                BrokerInput::Raft(Input::TransferLeadership { to })
+            }
+            Event::Wire(Wire::Raft { from, msg }) => {
+                BrokerInput::Raft(Input::Message { from, msg })
+            }
+            Event::Wire(Wire::Request {
+                client,
+                request_id,
+                request,
+            }) => BrokerInput::Client {
+                client,
+                request_id,
+                request,
+            },
+            Event::Wire(Wire::Response { .. }) => continue,
+        };
+        let now_ms = world.lock().local_ms(node).max(last_local_ms);
+        last_local_ms = now_ms;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(%node, local_ms = now_ms, "step {}", super::summary::input(&input));
+        }
+        broker.step(now_ms, input);
+        let effects = broker.take_effects();
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            for effect in &effects {
+                tracing::debug!(%node, "  {}", super::summary::effect(effect));
+            }
+        }
+        let syncs = world.after_step(node, &broker, &effects);
+        for effect in effects {
+            match effect {
+                BrokerEffect::Send { to, msg } => {
+                    let wire = Wire::Raft { from: node, msg };
+                    let _ = endpoint
+                        .send_to_raw(replica_addr(to), TAG, Box::new(wire))
+                        .await;
+                }
+                BrokerEffect::Respond {
+                    client,
+                    request_id,
+                    response,
+                } => {
+                    let wire = Wire::Response {
+                        request_id,
+                        response,
+                    };
+                    let _ = endpoint
+                        .send_to_raw(client_addr(client), TAG, Box::new(wire))
+                        .await;
+                }
+                BrokerEffect::Persist(_) | BrokerEffect::Sync { .. } => {}
+            }
+        }
+        for (sync_id, upto, complete_at_us) in syncs {
+            let world = world.clone();
+            let tx = events_tx.clone();
+            madsim::task::spawn(async move {
+                let wait = complete_at_us.saturating_sub(world.now_us());
+                madsim::time::sleep(Duration::from_micros(wait)).await;
+                if let Some(upto) = upto {
+                    world.lock().disks[node.0 as usize].complete_sync(upto);
+                }
+                let _ = tx.unbounded_send(Event::Persisted(sync_id));
+            });
+        }
+    }
+}
+
+fn spawn_receiver(endpoint: Arc<Endpoint>, tx: mpsc::UnboundedSender<Event>) {
+    madsim::task::spawn(async move {
+        while let Ok((payload, _from)) = endpoint.recv_from_raw(TAG).await {
+            let wire = *payload
+                .downcast::<Wire>()
+                .expect("invariant: every datagram in the world is a Wire");
+            if tx.unbounded_send(Event::Wire(wire)).is_err() {
+                break;
+            }
+        }
+    });
+}

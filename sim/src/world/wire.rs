@@ -1,0 +1,39 @@
+//! What travels between simulated nodes: madsim datagrams carrying these values unserialised.
+
+use broker_core::broker::{ClientId, ClientRequest, ClientResponse};
+use broker_core::proto::Message;
+use broker_core::NodeId;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// The datagram tag every node sends and receives on.
+pub const TAG: u64 = 1;
+const PORT: u16 = 9876;
+
+#[derive(Clone, Debug)]
+pub enum Wire {
+    Raft {
+        from: NodeId,
+        msg: Message,
+    },
+    Request {
+        client: ClientId,
+        request_id: u64,
+        request: ClientRequest,
+    },
+    Response {
+        request_id: u64,
+        response: ClientResponse,
+    },
+}
+
+/// Replica `n` (numbered across groups: node `g × replicas + r`) lives at 10.0.0.(n+1).
+pub fn replica_addr(node: NodeId) -> SocketAddr {
+    let n = u8::try_from(node.0 + 1).expect("invariant: validated scenarios have < 255 replicas");
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)), PORT)
+}
+
+/// Client `c` lives at 10.0.1.(c+1).
+pub fn client_addr(client: ClientId) -> SocketAddr {
+    let c = u8::try_from(client.0 + 1).expect("invariant: validated scenarios have < 255 clients");
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, c)), PORT)
+}
