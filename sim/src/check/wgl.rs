@@ -10,8 +10,14 @@
 //! - The memo key stores only the window of the linearized bitset that is neither all ones nor
 //!   all zeros, plus a Zobrist hash of the whole set, so a memo entry costs a few words even on
 //!   a part of a million operations.
-//! - Candidates with a known outcome are tried before those with an unknown one, so an unknown
-//!   operation is linearized only when nothing else can go next (same candidates, other order).
+//! - Reads first: among the candidates of a configuration, a legal operation that leaves the
+//!   state unchanged is linearized at once and never branched on. Moving such an operation to
+//!   the front of any linearization that extends the configuration keeps it valid (the state is
+//!   the same for everyone, and being a candidate means nothing pending returned before its call),
+//!   so if the configuration after it fails, the one before it fails too. This keeps a log search
+//!   linear even with 50 clients: sends have fixed offsets, so the only choices were reads.
+//! - Then candidates with a known outcome (first legal one, Lowe's order), then those with an
+//!   unknown one, so an unknown operation is linearized only when nothing else can go next.
 //! - A step budget (deterministic) and an optional deadline (not deterministic) end the search
 //!   with `Verdict::Unknown` instead of hanging.
 
@@ -80,6 +86,9 @@ struct Frame<S> {
     previous_state: S,
     /// Other states the same step could lead to, tried on backtrack (nondeterministic models).
     pending: Vec<S>,
+    /// A legal operation that left the state unchanged (a read): if the configuration after it
+    /// fails, so does the one before it, and no alternative needs trying.
+    forced: bool,
 }
 
 /// Event list: node 0 is the head sentinel; each operation has a call node and, when its
@@ -289,6 +298,43 @@ struct Longest<S> {
     stuck_at: Option<usize>,
 }
 
+/// Which candidates a scan of the event list tries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Operations with a known outcome: a legal read is pushed at once, the first legal other
+    /// one is remembered and pushed when the scan ends.
+    Known,
+    /// Operations with an unknown outcome, tried when no known one could go.
+    Unknown,
+}
+
+/// What to do next.
+enum Next {
+    Scan,
+    Backtrack,
+    Done(Verdict),
+}
+
+struct Searcher<'a, M: Model> {
+    model: &'a mut M,
+    ops: &'a [Op<M::Input, M::Output>],
+    budget: &'a Budget,
+    events: Events,
+    linearized: Linearized,
+    memo: Memo<M::State>,
+    stack: Vec<Frame<M::State>>,
+    longest: Longest<M::State>,
+    state: M::State,
+    remaining_known: usize,
+    steps: u64,
+    node: u32,
+    pass: Pass,
+    /// The first legal non-read of the current known pass, and its next states.
+    deferred: Option<u32>,
+    deferred_states: Vec<M::State>,
+    next_states: Vec<M::State>,
+}
+
 /// Searches for a linearization of `ops`, starting from `init`.
 pub fn search<M: Model>(
     model: &mut M,
@@ -300,215 +346,288 @@ pub fn search<M: Model>(
         .iter()
         .map(|op| op.output.is_none() && model.unknown_is_noop(&op.input))
         .collect();
-    let mut events = Events::build(ops, &skip);
-    let mut remaining_known = ops
+    let events = Events::build(ops, &skip);
+    let remaining_known = ops
         .iter()
         .zip(&skip)
         .filter(|(op, skipped)| op.output.is_some() && !**skipped)
         .count();
-    let mut linearized = Linearized::new(ops.len());
-    let mut memo: Memo<M::State> = Memo::new();
-    let mut stack: Vec<Frame<M::State>> = Vec::new();
-    let mut longest: Longest<M::State> = Longest {
-        ops: Vec::new(),
-        agree: 0,
-        state: None,
-        stuck_at: None,
+    let node = events.next[HEAD as usize];
+    let mut searcher = Searcher {
+        model,
+        ops,
+        budget,
+        events,
+        linearized: Linearized::new(ops.len()),
+        memo: Memo::new(),
+        stack: Vec::new(),
+        longest: Longest {
+            ops: Vec::new(),
+            agree: 0,
+            state: None,
+            stuck_at: None,
+        },
+        state: init,
+        remaining_known,
+        steps: 0,
+        node,
+        pass: Pass::Known,
+        deferred: None,
+        deferred_states: Vec::new(),
+        next_states: Vec::new(),
     };
-    let mut state = init;
-    let mut steps: u64 = 0;
-    let mut next_states: Vec<M::State> = Vec::new();
-    let mut node = events.next[HEAD as usize];
-    // Each configuration scans its candidates twice: those with a known outcome, then (only if
-    // all of those failed) those with an unknown one.
-    let mut unknown_pass = false;
+    let verdict = searcher.run();
+    searcher.outcome(verdict)
+}
 
-    loop {
-        if remaining_known == 0 {
-            let order = stack
-                .iter()
-                .map(|frame| events.op[frame.node as usize] as usize);
-            return SearchOutcome {
-                verdict: Verdict::Linearizable,
-                steps,
-                longest: order.collect(),
-                longest_state: state,
-                stuck_at: None,
+impl<M: Model> Searcher<'_, M> {
+    fn run(&mut self) -> Verdict {
+        let mut next = Next::Scan;
+        loop {
+            next = match next {
+                Next::Scan => self.scan_one(),
+                Next::Backtrack => self.backtrack(),
+                Next::Done(verdict) => return verdict,
             };
         }
-        if node == NIL || !events.is_call[node as usize] {
-            if !unknown_pass {
-                // Every operation with a known outcome that could go next failed: now try those
-                // with unknown outcomes, which are linearized only when needed.
-                unknown_pass = true;
-                node = events.next[HEAD as usize];
-                continue;
-            }
-            // Every candidate before this return (or the end) failed: backtrack.
-            let stuck = (node != NIL).then(|| events.op[node as usize] as usize);
-            record_longest(&mut longest, &stack, &events, &state, stuck);
-            let Some(frame) = stack.pop() else {
-                return failed(longest, state, steps);
-            };
-            longest.agree = longest.agree.min(stack.len());
-            let op = events.op[frame.node as usize] as usize;
-            events.unlift(frame.node);
-            linearized.clear(op);
-            if ops[op].output.is_some() {
-                remaining_known += 1;
-            }
-            state = frame.previous_state;
-            unknown_pass = ops[op].output.is_none();
-            let mut pending = frame.pending;
-            node = if try_push(
-                frame.node,
-                &mut pending,
-                ops,
-                &mut Search {
-                    events: &mut events,
-                    linearized: &mut linearized,
-                    memo: &mut memo,
-                    stack: &mut stack,
-                    state: &mut state,
-                    remaining_known: &mut remaining_known,
-                    longest: &mut longest,
-                },
-            ) {
-                unknown_pass = false;
-                events.next[HEAD as usize]
-            } else {
-                events.next[frame.node as usize]
-            };
-            continue;
+    }
+
+    /// Looks at the event under the cursor.
+    fn scan_one(&mut self) -> Next {
+        if self.remaining_known == 0 {
+            return Next::Done(Verdict::Linearizable);
         }
-        let position = events.op[node as usize] as usize;
-        if ops[position].output.is_none() != unknown_pass {
-            node = events.next[node as usize];
-            continue;
+        let node = self.node;
+        if node == NIL || !self.events.is_call[node as usize] {
+            return self.end_of_pass();
         }
-        steps += 1;
-        if steps > budget.steps_max
-            || (steps % DEADLINE_CHECK_STEPS == 0
-                && budget
+        let position = self.events.op[node as usize] as usize;
+        let unknown = self.ops[position].output.is_none();
+        if unknown != (self.pass == Pass::Unknown) {
+            self.node = self.events.next[node as usize];
+            return Next::Scan;
+        }
+        self.steps += 1;
+        if self.steps > self.budget.steps_max
+            || (self.steps % DEADLINE_CHECK_STEPS == 0
+                && self
+                    .budget
                     .deadline
                     .is_some_and(|deadline| Instant::now() >= deadline))
         {
-            return SearchOutcome {
-                verdict: Verdict::Unknown,
-                steps,
-                longest: longest.ops.iter().map(|&op| op as usize).collect(),
-                longest_state: longest.state.unwrap_or(state),
-                stuck_at: None,
-            };
+            return Next::Done(Verdict::Unknown);
         }
-        let op = &ops[position];
-        next_states.clear();
-        model.step(&state, &op.input, op.output.as_ref(), &mut next_states);
-        next_states.reverse();
-        let pushed = try_push(
-            node,
-            &mut next_states,
-            ops,
-            &mut Search {
-                events: &mut events,
-                linearized: &mut linearized,
-                memo: &mut memo,
-                stack: &mut stack,
-                state: &mut state,
-                remaining_known: &mut remaining_known,
-                longest: &mut longest,
-            },
+        let op = &self.ops[position];
+        self.next_states.clear();
+        self.model.step(
+            &self.state,
+            &op.input,
+            op.output.as_ref(),
+            &mut self.next_states,
         );
-        node = if pushed {
-            unknown_pass = false;
-            events.next[HEAD as usize]
-        } else {
-            events.next[node as usize]
-        };
+        if self.next_states.is_empty() {
+            self.node = self.events.next[node as usize];
+            return Next::Scan;
+        }
+        match self.pass {
+            Pass::Known if self.next_states.len() == 1 && self.next_states[0] == self.state => {
+                // A legal read: linearize it now and never branch on it.
+                let read = self.next_states.pop().expect("one state");
+                if self.push(node, read, Vec::new(), true) {
+                    self.restart();
+                    Next::Scan
+                } else {
+                    // Explored before and failed: so does this configuration.
+                    self.record_longest(Some(node));
+                    Next::Backtrack
+                }
+            }
+            Pass::Known => {
+                if self.deferred.is_none() {
+                    self.deferred = Some(node);
+                    std::mem::swap(&mut self.deferred_states, &mut self.next_states);
+                    self.deferred_states.reverse();
+                }
+                self.node = self.events.next[node as usize];
+                Next::Scan
+            }
+            Pass::Unknown => {
+                let mut candidates = std::mem::take(&mut self.next_states);
+                candidates.reverse();
+                let pushed = self.push_first_new(node, &mut candidates);
+                self.next_states = candidates;
+                if pushed {
+                    self.restart();
+                } else {
+                    self.node = self.events.next[node as usize];
+                }
+                Next::Scan
+            }
+        }
     }
-}
 
-struct Search<'a, S> {
-    events: &'a mut Events,
-    linearized: &'a mut Linearized,
-    memo: &'a mut Memo<S>,
-    stack: &'a mut Vec<Frame<S>>,
-    state: &'a mut S,
-    remaining_known: &'a mut usize,
-    longest: &'a mut Longest<S>,
-}
+    /// The scan reached a return event (or the end): every candidate of this pass was tried.
+    fn end_of_pass(&mut self) -> Next {
+        match self.pass {
+            Pass::Known => {
+                if let Some(deferred) = self.deferred.take() {
+                    let mut candidates = std::mem::take(&mut self.deferred_states);
+                    let pushed = self.push_first_new(deferred, &mut candidates);
+                    self.deferred_states = candidates;
+                    if pushed {
+                        self.restart();
+                    } else {
+                        self.node = self.events.next[deferred as usize];
+                    }
+                } else {
+                    self.pass = Pass::Unknown;
+                    self.node = self.events.next[HEAD as usize];
+                }
+                Next::Scan
+            }
+            Pass::Unknown => {
+                let stuck = self.node;
+                self.record_longest((stuck != NIL).then_some(stuck));
+                Next::Backtrack
+            }
+        }
+    }
 
-/// Linearizes the operation of `node` into the first state of `candidates` (popped from the
-/// back) whose configuration is new; the rest stay pending on its frame. False when none is new.
-fn try_push<S: Clone + Eq + std::hash::Hash, I, O>(
-    node: u32,
-    candidates: &mut Vec<S>,
-    ops: &[Op<I, O>],
-    search: &mut Search<'_, S>,
-) -> bool {
-    let op = search.events.op[node as usize] as usize;
-    while let Some(candidate) = candidates.pop() {
-        search.linearized.set(op);
-        if search.memo.insert(search.linearized, candidate.clone()) {
+    /// Undoes the last linearized operation and resumes after it (or fails when none is left).
+    fn backtrack(&mut self) -> Next {
+        let Some(frame) = self.stack.pop() else {
+            return Next::Done(Verdict::NotLinearizable);
+        };
+        self.longest.agree = self.longest.agree.min(self.stack.len());
+        let position = self.events.op[frame.node as usize] as usize;
+        self.events.unlift(frame.node);
+        self.linearized.clear(position);
+        let unknown = self.ops[position].output.is_none();
+        if !unknown {
+            self.remaining_known += 1;
+        }
+        self.state = frame.previous_state;
+        self.deferred = None;
+        if frame.forced {
+            return Next::Backtrack;
+        }
+        let mut pending = frame.pending;
+        if self.push_first_new(frame.node, &mut pending) {
+            self.restart();
+        } else {
+            self.pass = if unknown { Pass::Unknown } else { Pass::Known };
+            self.node = self.events.next[frame.node as usize];
+        }
+        Next::Scan
+    }
+
+    fn restart(&mut self) {
+        self.pass = Pass::Known;
+        self.deferred = None;
+        self.node = self.events.next[HEAD as usize];
+    }
+
+    /// Pushes the operation of `node` into the first of `candidates` (popped from the back) whose
+    /// configuration is new; the others stay pending on its frame.
+    fn push_first_new(&mut self, node: u32, candidates: &mut Vec<M::State>) -> bool {
+        while let Some(candidate) = candidates.pop() {
             let pending = if candidates.is_empty() {
                 Vec::new()
             } else {
-                std::mem::take(candidates)
+                candidates.clone()
             };
-            let previous_state = std::mem::replace(search.state, candidate);
-            let depth = search.stack.len();
-            let longest = &mut *search.longest;
-            if longest.agree == depth
-                && longest
-                    .ops
-                    .get(depth)
-                    .is_some_and(|&stored| stored as usize == op)
-            {
-                longest.agree += 1;
+            if self.push(node, candidate, pending, false) {
+                candidates.clear();
+                return true;
             }
-            search.stack.push(Frame {
-                node,
-                previous_state,
-                pending,
-            });
-            search.events.lift(node);
-            if ops[op].output.is_some() {
-                *search.remaining_known -= 1;
-            }
-            return true;
         }
-        search.linearized.clear(op);
+        false
     }
-    false
-}
 
-fn record_longest<S: Clone>(
-    longest: &mut Longest<S>,
-    stack: &[Frame<S>],
-    events: &Events,
-    state: &S,
-    stuck: Option<usize>,
-) {
-    if stack.len() <= longest.ops.len() && longest.state.is_some() {
-        return;
+    /// Linearizes the operation of `node` into `next_state` unless that configuration was
+    /// explored before.
+    fn push(
+        &mut self,
+        node: u32,
+        next_state: M::State,
+        pending: Vec<M::State>,
+        forced: bool,
+    ) -> bool {
+        let position = self.events.op[node as usize] as usize;
+        self.linearized.set(position);
+        if !self.memo.insert(&self.linearized, next_state.clone()) {
+            self.linearized.clear(position);
+            return false;
+        }
+        let previous_state = std::mem::replace(&mut self.state, next_state);
+        let depth = self.stack.len();
+        if self.longest.agree == depth
+            && self
+                .longest
+                .ops
+                .get(depth)
+                .is_some_and(|&stored| stored as usize == position)
+        {
+            self.longest.agree += 1;
+        }
+        self.stack.push(Frame {
+            node,
+            previous_state,
+            pending,
+            forced,
+        });
+        self.events.lift(node);
+        if self.ops[position].output.is_some() {
+            self.remaining_known -= 1;
+        }
+        true
     }
-    longest.ops.truncate(longest.agree);
-    longest.ops.extend(
-        stack[longest.agree..]
-            .iter()
-            .map(|frame| events.op[frame.node as usize]),
-    );
-    longest.agree = stack.len();
-    longest.state = Some(state.clone());
-    longest.stuck_at = stuck;
-}
 
-fn failed<S>(longest: Longest<S>, state: S, steps: u64) -> SearchOutcome<S> {
-    SearchOutcome {
-        verdict: Verdict::NotLinearizable,
-        steps,
-        longest: longest.ops.iter().map(|&op| op as usize).collect(),
-        longest_state: longest.state.unwrap_or(state),
-        stuck_at: longest.stuck_at,
+    /// Keeps the current stack if it is the longest linearization seen; `stuck` is the event
+    /// that ended it.
+    fn record_longest(&mut self, stuck: Option<u32>) {
+        let longest = &mut self.longest;
+        if self.stack.len() <= longest.ops.len() && longest.state.is_some() {
+            return;
+        }
+        longest.ops.truncate(longest.agree);
+        let events = &self.events;
+        longest.ops.extend(
+            self.stack[longest.agree..]
+                .iter()
+                .map(|frame| events.op[frame.node as usize]),
+        );
+        longest.agree = self.stack.len();
+        longest.state = Some(self.state.clone());
+        longest.stuck_at = stuck.map(|node| events.op[node as usize] as usize);
+    }
+
+    fn outcome(self, verdict: Verdict) -> SearchOutcome<M::State> {
+        let (longest, longest_state, stuck_at) = match verdict {
+            Verdict::Linearizable => {
+                let order = self
+                    .stack
+                    .iter()
+                    .map(|frame| self.events.op[frame.node as usize] as usize)
+                    .collect();
+                (order, self.state, None)
+            }
+            Verdict::NotLinearizable | Verdict::Unknown => (
+                self.longest.ops.iter().map(|&op| op as usize).collect(),
+                self.longest.state.unwrap_or(self.state),
+                if verdict == Verdict::NotLinearizable {
+                    self.longest.stuck_at
+                } else {
+                    None
+                },
+            ),
+        };
+        SearchOutcome {
+            verdict,
+            steps: self.steps,
+            longest,
+            longest_state,
+            stuck_at,
+        }
     }
 }
