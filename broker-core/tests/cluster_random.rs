@@ -52,6 +52,7 @@ fn run_schedule_with(
         delay_ms_min: 1,
         delay_ms_max: cluster.rng().gen_range(2..40),
         fsync_ms_max: cluster.rng().gen_range(1..60),
+        ..Network::default()
     };
     let ids = cluster.ids.clone();
     let mut now = 0;

@@ -79,6 +79,11 @@ impl Node {
             "invariant: durable term ahead of the in-memory term"
         );
         self.check_role_state();
+        if let Some(state) = &self.leader_state {
+            for progress in state.progress.values() {
+                progress.check(last_index);
+            }
+        }
         self.check_leader_kept_its_log(&before);
         self.check_chain_since(before.chain_verified);
         self.watermark = Watermark {

@@ -71,9 +71,25 @@ pub(super) struct LeaderState {
     pub(super) transfer: Option<Transfer>,
 }
 
+/// An AppendRequest of the current leader that arrived before the entries it follows (messages
+/// reorder); applied when they arrive.
+#[derive(Debug, Clone)]
+pub(super) struct EarlyAppend {
+    pub(super) prev_term: Term,
+    pub(super) entries: Vec<Entry>,
+    pub(super) leader_commit: LogIndex,
+}
+
 /// What a follower owes the leader or a candidate of the current term; reset when the term moves.
 #[derive(Debug, Default)]
 pub(super) struct FollowerDuty {
+    /// This node instance accepted a request of the current leader: a later request that does
+    /// not reach our log yet was reordered behind one still on its way (or lost, which the
+    /// leader's resend covers), so it is kept rather than rejected.
+    pub(super) leader_verified: bool,
+    /// Early requests of the current leader by prev index; at most `inflight_entries_max`
+    /// entries in all.
+    pub(super) early_appends: BTreeMap<LogIndex, EarlyAppend>,
     /// Highest index known equal to the current leader's log (verified by prev index/term).
     pub(super) verified_match: LogIndex,
     /// The last match index reported to the current leader.
@@ -310,8 +326,8 @@ impl Node {
                 term,
                 success,
                 match_or_hint,
-                ..
-            } => self.on_append_response(from, term, success, match_or_hint),
+                last_log_index,
+            } => self.on_append_response(from, term, success, match_or_hint, last_log_index),
             Message::TimeoutNow { term } => self.on_timeout_now(from, term),
         }
     }

@@ -1,9 +1,12 @@
 //! Log replication (Raft §5.3): the leader pushes entries and heartbeats, resends what is not
 //! acknowledged, commits by counting durable replicas of a current-term entry (§5.4.2), and
-//! steps down without a majority (check quorum). The follower checks prev index/term,
-//! truncates a conflicting uncommitted suffix, and acknowledges only durable entries.
+//! steps down without a majority (check quorum). Per follower it pipelines or probes
+//! (`progress.rs`) and ignores stale rejections. The follower checks prev index/term, keeps a
+//! request that arrived before the ones it follows instead of rejecting it, truncates a
+//! conflicting uncommitted suffix, and acknowledges only durable, verified entries.
 
-use super::node::{LeaderState, Node};
+use super::node::{EarlyAppend, LeaderState, Node};
+use super::progress::Rejection;
 use super::{ProposeOutcome, Role};
 use crate::proto::Message;
 use crate::store::{Entry, PersistOp};
@@ -38,7 +41,16 @@ impl Node {
         self.reset_election_timer();
         let (prev_index, prev_term) = prev;
         match self.log.term_at(prev_index) {
-            None => self.send_append_rejection(from, self.log.last_index().next()),
+            None => {
+                let early = EarlyAppend {
+                    prev_term,
+                    entries,
+                    leader_commit,
+                };
+                if !self.keep_early_append(prev_index, early) {
+                    self.send_append_rejection(from, self.log.last_index().next());
+                }
+            }
             Some(found) if found != prev_term => {
                 let floor = self.commit_index.next();
                 let hint = self
@@ -47,7 +59,54 @@ impl Node {
                     .max(floor);
                 self.send_append_rejection(from, hint);
             }
-            Some(_) => self.accept_entries(prev_index, entries, leader_commit),
+            Some(_) => {
+                self.duty.leader_verified = true;
+                self.accept_entries(prev_index, entries, leader_commit);
+                self.accept_early_appends();
+            }
+        }
+    }
+
+    /// Keeps a request whose prev index is beyond our log, if this leader's requests reached
+    /// us before (so it was reordered) and there is room. A rejection is sent otherwise: for a
+    /// leader we have not heard yet (new term, or we restarted), it tells where our log ends.
+    fn keep_early_append(&mut self, prev_index: LogIndex, early: EarlyAppend) -> bool {
+        if !self.duty.leader_verified || early.entries.is_empty() {
+            return false;
+        }
+        let kept: usize = self
+            .duty
+            .early_appends
+            .values()
+            .map(|kept| kept.entries.len())
+            .sum();
+        let kept_max = self.config.inflight_entries_max as usize;
+        if kept + early.entries.len() > kept_max {
+            return false;
+        }
+        let longer = self
+            .duty
+            .early_appends
+            .get(&prev_index)
+            .is_none_or(|kept| kept.entries.len() < early.entries.len());
+        if longer {
+            self.duty.early_appends.insert(prev_index, early);
+        }
+        true
+    }
+
+    /// Accepts the kept requests our log now reaches, in prev-index order. One whose prev term
+    /// no longer matches is dropped (the leader resends what we then lack).
+    fn accept_early_appends(&mut self) {
+        while let Some(kept) = self.duty.early_appends.first_entry() {
+            let prev_index = *kept.key();
+            if prev_index > self.log.last_index() {
+                return;
+            }
+            let early = kept.remove();
+            if self.log.term_at(prev_index) == Some(early.prev_term) {
+                self.accept_entries(prev_index, early.entries, early.leader_commit);
+            }
         }
     }
 
@@ -170,6 +229,7 @@ impl Node {
         term: Term,
         success: bool,
         match_or_hint: LogIndex,
+        last_log_index: LogIndex,
     ) {
         if self.role != Role::Leader || term != self.hard_state.term {
             return;
@@ -186,7 +246,10 @@ impl Node {
             );
             progress.acknowledged(match_or_hint, now_ms, resend_ms);
         } else {
-            progress.rejected(match_or_hint);
+            progress.rejected(Rejection {
+                hint: match_or_hint,
+                follower_last: last_log_index,
+            });
         }
     }
 
@@ -227,10 +290,10 @@ impl Node {
         let inflight_max = u64::from(self.config.inflight_entries_max);
         let resend_at_ms = self.now_ms + self.config.append_resend_ms;
         let progress = self.progress_mut(peer);
-        if progress.next_index > last_index || progress.inflight_entries() >= inflight_max {
+        let room = progress.room_entries(batch_max, inflight_max);
+        if progress.next_index > last_index || room == 0 {
             return false;
         }
-        let room = inflight_max - progress.inflight_entries();
         let count = batch_max
             .min(room)
             .min(last_index.0 - progress.next_index.0 + 1);

@@ -45,6 +45,10 @@ pub struct Network {
     pub delay_ms_max: u64,
     /// One fsync takes 1..=this many ms (fsyncs of one disk run one after another).
     pub fsync_ms_max: u64,
+    /// Receive cost (madsim-like): each node takes in messages on this many workers, each
+    /// busy `receive_ms` per message; a message waits for a free worker. 0: no cost.
+    pub receive_workers: usize,
+    pub receive_ms: u64,
 }
 
 impl Default for Network {
@@ -55,6 +59,8 @@ impl Default for Network {
             delay_ms_min: 1,
             delay_ms_max: 5,
             fsync_ms_max: 3,
+            receive_workers: 0,
+            receive_ms: 0,
         }
     }
 }
@@ -87,6 +93,8 @@ struct Replica {
     tick_at_ms: Option<u64>,
     /// Global time when the disk finishes its queued fsyncs (they run one after another).
     fsync_free_at_ms: u64,
+    /// Global time at which each receive worker is free again (see `Network::receive_workers`).
+    receive_free_at_ms: Vec<u64>,
     /// Last applied index in this incarnation (applies must be consecutive).
     applied: LogIndex,
     was_leader_in: Option<broker_core::types::Term>,
@@ -99,6 +107,10 @@ pub struct Stats {
     pub crashes: u64,
     pub messages_sent: u64,
     pub messages_dropped: u64,
+    /// Entries carried by AppendRequests (resends included).
+    pub append_entries_sent: u64,
+    /// AppendResponses with `success: false`.
+    pub append_rejections: u64,
 }
 
 pub struct Cluster {
@@ -134,6 +146,7 @@ impl Cluster {
                 clock_offset_ms: rng.gen_range(0..1000),
                 tick_at_ms: None,
                 fsync_free_at_ms: 0,
+                receive_free_at_ms: Vec::new(),
                 applied: LogIndex(0),
                 was_leader_in: None,
             };
@@ -290,6 +303,11 @@ impl Cluster {
         }
     }
 
+    /// The global time at which `proposal` was sent to a node.
+    pub fn proposed_at_ms(&self, proposal: ProposalId) -> u64 {
+        self.proposed_at[&proposal]
+    }
+
     /// The first proposal invoked at or after `since_ms` that was acknowledged, with the time.
     pub fn first_commit_since(&self, since_ms: u64) -> Option<(ProposalId, u64)> {
         self.replies.iter().find_map(|(at, proposal, outcome)| {
@@ -428,6 +446,13 @@ impl Cluster {
 
     fn send(&mut self, from: NodeId, to: NodeId, msg: Message) {
         self.stats.messages_sent += 1;
+        match &msg {
+            Message::AppendRequest { entries, .. } => {
+                self.stats.append_entries_sent += entries.len() as u64;
+            }
+            Message::AppendResponse { success: false, .. } => self.stats.append_rejections += 1,
+            _ => {}
+        }
         let dropped = self.blocked.contains(&(from, to))
             || self.rng.gen_range(0..1_000_000) < self.network.drop_ppm;
         if dropped {
@@ -448,8 +473,26 @@ impl Cluster {
                 to,
                 msg: msg.clone(),
             };
-            self.schedule(self.now_ms + delay, event);
+            let arrive_at = self.receive_at(to, self.now_ms + delay);
+            self.schedule(arrive_at, event);
         }
+    }
+
+    /// When a message reaching `to` at `arrive_at_ms` is taken in, given the receive cost.
+    fn receive_at(&mut self, to: NodeId, arrive_at_ms: u64) -> u64 {
+        let (workers, receive_ms) = (self.network.receive_workers, self.network.receive_ms);
+        if workers == 0 {
+            return arrive_at_ms;
+        }
+        let free_at = &mut self.replica_mut(to).receive_free_at_ms;
+        free_at.resize(workers, 0);
+        let worker = free_at
+            .iter_mut()
+            .min()
+            .expect("at least one receive worker");
+        let done_at = (*worker).max(arrive_at_ms) + receive_ms;
+        *worker = done_at;
+        done_at
     }
 
     fn request_sync(&mut self, id: NodeId, sync_id: SyncId) {

@@ -3,6 +3,7 @@
 //! vote interval 300..=1000 ms, heartbeat 2000 ms.
 
 mod election;
+mod flow_control;
 mod recovery;
 mod replication;
 mod transfer;
@@ -29,7 +30,13 @@ pub(super) fn node_with(id: NodeId, count: u32, recovered: RecoveredState) -> No
 
 /// A fresh node that has seen its first step at time 0.
 pub(super) fn fresh(id: NodeId, count: u32) -> Node {
-    let mut node = node_with(id, count, RecoveredState::default());
+    fresh_with(id, count, Config::default())
+}
+
+/// A fresh node with `config` that has seen its first step at time 0.
+pub(super) fn fresh_with(id: NodeId, count: u32, config: Config) -> Node {
+    let mut node = Node::new(config, id, members(count), RecoveredState::default(), 7)
+        .expect("valid test node");
     node.step(0, Input::Tick);
     assert_eq!(Vec::<Effect>::new(), node.take_effects());
     node
@@ -126,7 +133,12 @@ pub(super) fn noop(previous: u32, index: u64, term: u64) -> Entry {
 /// Node 1 of `count`, elected leader of term 1 at time `AFTER_TIMEOUT_MS` with pre-vote and
 /// votes from nodes 2..=majority; its noop (index 1) is durable locally. Effects are drained.
 pub(super) fn leader_of(count: u32) -> Node {
-    let mut node = fresh(N1, count);
+    leader_with(count, Config::default())
+}
+
+/// As `leader_of`, with `config`.
+pub(super) fn leader_with(count: u32, config: Config) -> Node {
+    let mut node = fresh_with(N1, count, config);
     let now = AFTER_TIMEOUT_MS;
     node.step(now, Input::Tick);
     let majority = count / 2 + 1;

@@ -1,0 +1,216 @@
+//! Flow control under reordering: the leader's per-follower Probe/Replicate states, stale
+//! rejections, and the follower keeping an early batch instead of rejecting it.
+
+use super::*;
+
+/// Small batches and window so a few proposals fill several requests.
+fn small_window() -> Config {
+    Config {
+        append_batch_entries_max: 2,
+        inflight_entries_max: 8,
+        ..Config::default()
+    }
+}
+
+fn append(term: u64, prev: (u64, u64), entries: Vec<Entry>, commit: u64) -> Message {
+    Message::AppendRequest {
+        term: Term(term),
+        leader: N1,
+        prev_log_index: LogIndex(prev.0),
+        prev_log_term: Term(prev.1),
+        entries,
+        leader_commit: LogIndex(commit),
+    }
+}
+
+fn rejection(term: u64, hint: u64, last: u64) -> Message {
+    Message::AppendResponse {
+        term: Term(term),
+        success: false,
+        match_or_hint: LogIndex(hint),
+        last_log_index: LogIndex(last),
+    }
+}
+
+fn propose(node: &mut Node, now: u64, count: u64) {
+    for n in 0..count {
+        node.step(
+            now,
+            Input::ClientPropose {
+                proposal: ProposalId(100 + n),
+                data: vec![n as u8],
+            },
+        );
+    }
+}
+
+/// The AppendRequests in `effects` sent to `to`, as (prev index, first..=last entry index).
+fn appends_to(effects: &[Effect], to: NodeId) -> Vec<(u64, Vec<u64>)> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Send {
+                to: target,
+                msg:
+                    Message::AppendRequest {
+                        prev_log_index,
+                        entries,
+                        ..
+                    },
+            } if *target == to => Some((
+                prev_log_index.0,
+                entries.iter().map(|entry| entry.index.0).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A leader of term 1 (small window) whose follower N2 acknowledged the noop, with entries
+/// 2..=7 proposed and sent to N2 one by one (it pipelines: nothing acknowledged past 1).
+fn pipelining_leader() -> Node {
+    let mut leader = leader_with(3, small_window());
+    let now = AFTER_TIMEOUT_MS + 1;
+    leader.step(now, msg(N2, append_ok(1, 1, 1)));
+    leader.take_effects();
+    propose(&mut leader, now, 6);
+    let sent = appends_to(&leader.take_effects(), N2);
+    assert_eq!(
+        vec![
+            (1, vec![2]),
+            (2, vec![3]),
+            (3, vec![4]),
+            (4, vec![5]),
+            (5, vec![6]),
+            (6, vec![7]),
+        ],
+        sent
+    );
+    leader
+}
+
+#[test]
+fn stale_rejection_does_not_rewind_below_the_match_index() {
+    // Why: a rejection that left the follower before its later acks (its log end then was at
+    // or below what it has since acknowledged) says nothing new; acting on it rewound the
+    // follower and resent entries it already holds, over and over under reordering.
+    let mut leader = pipelining_leader();
+    let now = AFTER_TIMEOUT_MS + 2;
+    leader.step(now, msg(N2, append_ok(1, 5, 7)));
+    assert!(appends_to(&leader.take_effects(), N2).is_empty());
+    // Sent when N2's log ended at 2 (it had not yet received entry 3).
+    leader.step(now, msg(N2, rejection(1, 3, 2)));
+    assert_eq!(Vec::<Effect>::new(), leader.take_effects());
+    // The pipeline goes on from where it was: entry 8 follows 7.
+    propose(&mut leader, now, 1);
+    assert_eq!(vec![(7, vec![8])], appends_to(&leader.take_effects(), N2));
+}
+
+#[test]
+fn a_rejection_probes_with_one_batch_instead_of_resending_the_window() {
+    // Why: after a genuine rejection the leader must find the follower's log end again: one
+    // request in flight (Probe) until it answers, not the whole window per rejection; further
+    // rejections with the same hint (reordered requests of the old window) are ignored; and a
+    // success resumes pipelining after what was already sent.
+    let mut leader = pipelining_leader();
+    let now = AFTER_TIMEOUT_MS + 2;
+    leader.step(now, msg(N2, rejection(1, 2, 1)));
+    assert_eq!(
+        vec![(1, vec![2, 3])],
+        appends_to(&leader.take_effects(), N2)
+    );
+    for _ in 0..3 {
+        leader.step(now, msg(N2, rejection(1, 2, 1)));
+        assert_eq!(Vec::<Effect>::new(), leader.take_effects());
+    }
+    // The original requests arrived after all: N2 holds 2..=7.
+    leader.step(now + 1, msg(N2, append_ok(1, 7, 7)));
+    assert!(appends_to(&leader.take_effects(), N2).is_empty());
+    propose(&mut leader, now + 1, 1);
+    assert_eq!(vec![(7, vec![8])], appends_to(&leader.take_effects(), N2));
+}
+
+#[test]
+fn an_older_success_never_moves_the_match_index_back() {
+    // Why: acks reorder too; the match index only grows, or commit could count less than is
+    // durable and the leader would resend what the follower holds.
+    let mut leader = pipelining_leader();
+    let now = AFTER_TIMEOUT_MS + 2;
+    leader.step(now, msg(N2, append_ok(1, 7, 7)));
+    leader.step(now, msg(N2, append_ok(1, 3, 3)));
+    assert!(appends_to(&leader.take_effects(), N2).is_empty());
+    propose(&mut leader, now, 1);
+    assert_eq!(vec![(7, vec![8])], appends_to(&leader.take_effects(), N2));
+}
+
+#[test]
+fn an_unresponsive_follower_is_probed_with_one_batch() {
+    // Why: a follower that stopped answering (down, or its requests lost) gets one request per
+    // resend period, not the whole window each time; when it answers, pipelining resumes.
+    let mut leader = pipelining_leader();
+    let resend_at = AFTER_TIMEOUT_MS + 1 + Config::default().append_resend_ms;
+    leader.step(resend_at, Input::Tick);
+    assert_eq!(
+        vec![(1, vec![2, 3])],
+        appends_to(&leader.take_effects(), N2)
+    );
+    leader.step(resend_at + 3, msg(N2, append_ok(1, 3, 3)));
+    assert_eq!(
+        vec![(3, vec![4, 5]), (5, vec![6, 7])],
+        appends_to(&leader.take_effects(), N2)
+    );
+}
+
+#[test]
+fn follower_keeps_a_reordered_batch_instead_of_rejecting_it() {
+    // Why: once it has accepted a request from this leader, a follower that receives a later
+    // batch before an earlier one keeps it until the gap fills: a rejection would only make
+    // the leader resend what is already on its way.
+    let mut follower = fresh(N2, 3);
+    let first = noop(0, 1, 1);
+    let second = Entry::new(
+        first.checksum,
+        LogIndex(2),
+        Term(1),
+        EntryKind::Normal,
+        vec![2],
+    );
+    let third = Entry::new(
+        second.checksum,
+        LogIndex(3),
+        Term(1),
+        EntryKind::Normal,
+        vec![3],
+    );
+    follower.step(10, msg(N1, append(1, (0, 0), vec![first.clone()], 0)));
+    follower.step(11, persisted(1));
+    assert_eq!(
+        vec![
+            hard_state(1, None),
+            Effect::Persist(PersistOp::Append {
+                entries: vec![first]
+            }),
+            sync(1),
+            send(N1, append_ok(1, 1, 1)),
+        ],
+        follower.take_effects()
+    );
+    follower.step(12, msg(N1, append(1, (2, 1), vec![third.clone()], 1)));
+    assert_eq!(Vec::<Effect>::new(), follower.take_effects());
+    follower.step(13, msg(N1, append(1, (1, 1), vec![second.clone()], 1)));
+    let effects = follower.take_effects();
+    assert_eq!(
+        vec![
+            Effect::Persist(PersistOp::Append {
+                entries: vec![second]
+            }),
+            Effect::Persist(PersistOp::Append {
+                entries: vec![third]
+            }),
+            sync(2),
+        ],
+        effects[..3].to_vec()
+    );
+    follower.step(14, persisted(2));
+    assert_eq!(vec![send(N1, append_ok(1, 3, 3))], follower.take_effects());
+}
