@@ -91,11 +91,11 @@ pub fn render_html(part: &PartReport) -> String {
         verdict = part.verdict,
     );
     if let Some(window) = window {
-        let _ = write!(
+        let _ = writeln!(
             page,
             "<div class=\"meta\">{ops} operations in the part; the search linearized {prefix} of \
              them, reaching state <code>{state}</code>, after which the {count} operations of \
-             the window cannot be linearized.</div>\n",
+             the window cannot be linearized.</div>",
             ops = part.ops,
             prefix = window.prefix_ops,
             state = escape(&window.start_state),

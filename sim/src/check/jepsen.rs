@@ -2,12 +2,13 @@
 //! `test_data/jepsen/etcd_*.log`:
 //!
 //! ```text
-//! INFO  jepsen.util - 2	:invoke	:write	4
-//! INFO  jepsen.util - 2	:ok	:write	4
-//! INFO  jepsen.util - 0	:invoke	:cas	[3 0]
-//! INFO  jepsen.util - 0	:fail	:cas	[3 0]
-//! INFO  jepsen.util - 3	:fail	:read	:timed-out
-//! INFO  jepsen.util - 4	:info	:write	:timed-out
+//! (fields separated by tabs)
+//! INFO  jepsen.util - 2    :invoke    :write    4
+//! INFO  jepsen.util - 2    :ok    :write    4
+//! INFO  jepsen.util - 0    :invoke    :cas    [3 0]
+//! INFO  jepsen.util - 0    :fail    :cas    [3 0]
+//! INFO  jepsen.util - 3    :fail    :read    :timed-out
+//! INFO  jepsen.util - 4    :info    :write    :timed-out
 //! ```
 //!
 //! Times are event positions (the line's rank among the operation lines). `:ok` completes an

@@ -30,12 +30,12 @@ use std::str::FromStr;
 pub use model::{Model, Op, Part, NEVER_RETURNED_US};
 pub use report::{CheckReport, Mark, PartReport, TimelineOp, WindowReport};
 pub use run::{check_ops, check_part, check_parts, CheckOptions};
-pub use settle::{settle, FinalLogs, SettleSummary};
+pub use settle::{settle, settlements, FinalLogs, SettleSummary, Settlement};
 pub use wgl::Verdict;
 
 use crate::history::{read_jsonl, read_jsonl_of, HistoryError, Operation};
 use models::kv::{KvInput, KvModel, KvOutput};
-use models::log::log_parts;
+use models::log::log_parts_settled;
 use models::register::{RegisterInput, RegisterModel, RegisterOutput};
 use records::{records_to_ops, Record};
 
@@ -48,12 +48,12 @@ pub fn check_log(
 ) -> CheckReport {
     let (settled, summary) = match final_logs {
         Some(final_logs) if options.settle => {
-            let (settled, summary) = settle(history, final_logs);
-            (Some(settled), Some(summary))
+            let (settled, summary) = settlements(history, final_logs);
+            (settled, Some(summary))
         }
-        _ => (None, None),
+        _ => (Vec::new(), None),
     };
-    let (model, parts) = log_parts(settled.as_deref().unwrap_or(history));
+    let (model, parts) = log_parts_settled(history, &settled);
     let mut report = check_parts(&model, &parts, options);
     report.settle = summary;
     report

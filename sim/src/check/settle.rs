@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use super::hashing::FxMap;
 use crate::history::{OpInput, OpOutcome, Operation};
 
 /// What settling did.
@@ -31,17 +32,53 @@ pub type FinalLogs = BTreeMap<String, Vec<String>>;
 /// positions (a send that never happened becomes `Fail`, which the checker drops), so indices in
 /// reports still point into the original history.
 pub fn settle(history: &[Operation], final_logs: &FinalLogs) -> (Vec<Operation>, SettleSummary) {
+    let (settlements, summary) = settlements(history, final_logs);
+    let mut settled = history.to_vec();
+    for (index, settlement) in settlements {
+        settlement.apply(&mut settled[index]);
+    }
+    (settled, summary)
+}
+
+/// How one unknown send was settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// Landed at `offset`, observed by `complete_us` at the latest.
+    Landed {
+        offset: u64,
+        complete_us: u64,
+    },
+    NeverHappened,
+}
+
+impl Settlement {
+    pub fn apply(self, operation: &mut Operation) {
+        match self {
+            Settlement::Landed {
+                offset,
+                complete_us,
+            } => {
+                operation.outcome = OpOutcome::Sent { offset };
+                operation.complete_us = complete_us;
+            }
+            Settlement::NeverHappened => operation.outcome = OpOutcome::Fail,
+        }
+    }
+}
+
+/// The settlement of each unknown send that can be settled, by history index (ascending).
+pub fn settlements(
+    history: &[Operation],
+    final_logs: &FinalLogs,
+) -> (Vec<(usize, Settlement)>, SettleSummary) {
     let mut summary = SettleSummary::default();
-    let places: BTreeMap<&str, BTreeMap<&str, Place>> = final_logs
+    let places: FxMap<&str, FxMap<&str, Place>> = final_logs
         .iter()
         .map(|(queue, log)| (queue.as_str(), places_of(log)))
         .collect();
-    let bounds: BTreeMap<&str, Vec<u64>> = final_logs
-        .iter()
-        .map(|(queue, log)| (queue.as_str(), observer_bounds(history, queue, log.len())))
-        .collect();
-    let mut settled = history.to_vec();
-    for operation in &mut settled {
+    let bounds = observer_bounds(history, final_logs);
+    let mut settlements = Vec::new();
+    for (index, operation) in history.iter().enumerate() {
         let OpInput::Send { queue, body } = &operation.input else {
             continue;
         };
@@ -56,19 +93,24 @@ pub fn settle(history: &[Operation], final_logs: &FinalLogs) -> (Vec<Operation>,
         };
         match queue_places.get(body.as_str()) {
             None => {
-                operation.outcome = OpOutcome::Fail;
+                settlements.push((index, Settlement::NeverHappened));
                 summary.never_happened += 1;
             }
             Some(Place::Twice) => summary.left_unknown += 1,
             Some(Place::Once(offset)) => {
-                let offset = *offset;
-                operation.outcome = OpOutcome::Sent { offset };
-                operation.complete_us = queue_bounds[offset as usize + 1].max(operation.invoke_us);
+                let complete_us = queue_bounds[*offset as usize + 1].max(operation.invoke_us);
+                settlements.push((
+                    index,
+                    Settlement::Landed {
+                        offset: *offset,
+                        complete_us,
+                    },
+                ));
                 summary.landed += 1;
             }
         }
     }
-    (settled, summary)
+    (settlements, summary)
 }
 
 enum Place {
@@ -76,8 +118,9 @@ enum Place {
     Twice,
 }
 
-fn places_of(log: &[String]) -> BTreeMap<&str, Place> {
-    let mut places = BTreeMap::new();
+fn places_of(log: &[String]) -> FxMap<&str, Place> {
+    let mut places = FxMap::default();
+    places.reserve(log.len());
     for (offset, body) in log.iter().enumerate() {
         places
             .entry(body.as_str())
@@ -87,35 +130,39 @@ fn places_of(log: &[String]) -> BTreeMap<&str, Place> {
     places
 }
 
-/// `bounds[k]`: the earliest completion of an operation that observed a log longer than k−1
-/// entries (an acknowledged send at offset ≥ k, which found k entries before it, a pull whose entries reach offset k−1 or
-/// beyond), `u64::MAX` when none; a send settled at offset o completes by `bounds[o + 1]`.
-fn observer_bounds(history: &[Operation], queue: &str, length: usize) -> Vec<u64> {
-    // by_reach[r]: earliest completion of an observer that saw at least r entries.
-    let mut by_reach = vec![u64::MAX; length + 2];
+/// Per queue, `bounds[k]`: the earliest completion of an operation that observed at least k
+/// entries (an acknowledged send at offset ≥ k, which found k entries before it, or a pull whose
+/// entries reach offset k−1 or beyond), `u64::MAX` when none; a send settled at offset o
+/// completes by `bounds[o + 1]`.
+fn observer_bounds<'a>(
+    history: &[Operation],
+    final_logs: &'a FinalLogs,
+) -> FxMap<&'a str, Vec<u64>> {
+    let mut bounds: FxMap<&str, Vec<u64>> = final_logs
+        .iter()
+        .map(|(queue, log)| (queue.as_str(), vec![u64::MAX; log.len() + 2]))
+        .collect();
     for operation in history {
-        let reach = match (&operation.input, &operation.outcome) {
-            (OpInput::Send { queue: target, .. }, OpOutcome::Sent { offset })
-                if target == queue =>
+        let (queue, reach) = match (&operation.input, &operation.outcome) {
+            (OpInput::Send { queue, .. }, OpOutcome::Sent { offset }) => (queue, *offset),
+            (OpInput::Pull { queue, offset, .. }, OpOutcome::Pulled { bodies })
+                if !bodies.is_empty() =>
             {
-                *offset
+                (queue, offset + bodies.len() as u64)
             }
-            (
-                OpInput::Pull {
-                    queue: target,
-                    offset,
-                    ..
-                },
-                OpOutcome::Pulled { bodies },
-            ) if target == queue && !bodies.is_empty() => offset + bodies.len() as u64,
             _ => continue,
         };
-        let reach = (reach as usize).min(length + 1);
+        let Some(by_reach) = bounds.get_mut(queue.as_str()) else {
+            continue;
+        };
+        let reach = (reach as usize).min(by_reach.len() - 1);
         by_reach[reach] = by_reach[reach].min(operation.complete_us);
     }
     // Suffix minimum: an observer that saw r entries saw every shorter prefix too.
-    for reach in (0..length + 1).rev() {
-        by_reach[reach] = by_reach[reach].min(by_reach[reach + 1]);
+    for by_reach in bounds.values_mut() {
+        for reach in (0..by_reach.len() - 1).rev() {
+            by_reach[reach] = by_reach[reach].min(by_reach[reach + 1]);
+        }
     }
-    by_reach
+    bounds
 }

@@ -409,7 +409,7 @@ impl<M: Model> Searcher<'_, M> {
         }
         self.steps += 1;
         if self.steps > self.budget.steps_max
-            || (self.steps % DEADLINE_CHECK_STEPS == 0
+            || (self.steps.is_multiple_of(DEADLINE_CHECK_STEPS)
                 && self
                     .budget
                     .deadline
@@ -629,5 +629,106 @@ impl<M: Model> Searcher<'_, M> {
             longest_state,
             stuck_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::models::register::{RegisterInput, RegisterModel, RegisterOutput};
+
+    fn op(
+        index: usize,
+        call_us: u64,
+        return_us: Option<u64>,
+        input: RegisterInput,
+        output: Option<RegisterOutput>,
+    ) -> Op<RegisterInput, RegisterOutput> {
+        Op {
+            index,
+            client: index as u32,
+            call_us,
+            return_us: return_us.unwrap_or(crate::check::NEVER_RETURNED_US),
+            input,
+            output,
+        }
+    }
+
+    fn verdict(ops: &[Op<RegisterInput, RegisterOutput>]) -> Verdict {
+        let budget = Budget {
+            steps_max: 1_000_000,
+            deadline: None,
+        };
+        search(&mut RegisterModel, None, ops, &budget).verdict
+    }
+
+    fn read(value: i64) -> Option<RegisterOutput> {
+        Some(RegisterOutput::Read { value: Some(value) })
+    }
+
+    #[test]
+    fn concurrent_write_may_be_seen_or_not() {
+        // Why: the core rule of linearizability: overlap allows either order, real time does not.
+        let write = |index, call, ret| {
+            let output = Some(RegisterOutput::Written);
+            op(
+                index,
+                call,
+                Some(ret),
+                RegisterInput::Write { value: 1 },
+                output,
+            )
+        };
+        let overlapping = [
+            write(0, 0, 10),
+            op(1, 5, Some(6), RegisterInput::Read, read(1)),
+        ];
+        assert_eq!(verdict(&overlapping), Verdict::Linearizable);
+        let after = [
+            write(0, 0, 10),
+            op(
+                1,
+                11,
+                Some(12),
+                RegisterInput::Read,
+                Some(RegisterOutput::Read { value: None }),
+            ),
+        ];
+        assert_eq!(verdict(&after), Verdict::NotLinearizable);
+    }
+
+    #[test]
+    fn unknown_write_may_land_late_or_never() {
+        // Why: a timed-out write may take effect long after the client gave up, or never.
+        let unknown = op(0, 0, None, RegisterInput::Write { value: 7 }, None);
+        let late = [
+            unknown.clone(),
+            op(1, 100, Some(101), RegisterInput::Read, read(7)),
+        ];
+        assert_eq!(verdict(&late), Verdict::Linearizable);
+        let never = [
+            unknown.clone(),
+            op(
+                1,
+                100,
+                Some(101),
+                RegisterInput::Read,
+                Some(RegisterOutput::Read { value: None }),
+            ),
+        ];
+        assert_eq!(verdict(&never), Verdict::Linearizable);
+        // But once seen, a later read cannot go back to before it.
+        let back = [
+            unknown,
+            op(1, 100, Some(101), RegisterInput::Read, read(7)),
+            op(
+                2,
+                200,
+                Some(201),
+                RegisterInput::Read,
+                Some(RegisterOutput::Read { value: None }),
+            ),
+        ];
+        assert_eq!(verdict(&back), Verdict::NotLinearizable);
     }
 }

@@ -41,7 +41,7 @@ pub fn shortest_window<M: Model>(
     let mut remaining: Vec<usize> = (0..ops.len())
         .filter(|&position| {
             let op = &ops[position];
-            !in_prefix[position] && !(op.output.is_none() && model.unknown_is_noop(&op.input))
+            !in_prefix[position] && (op.output.is_some() || !model.unknown_is_noop(&op.input))
         })
         .collect();
     remaining.sort_by_key(|&position| (ops[position].call_us, position));

@@ -7,11 +7,11 @@
 //! compare exactly (no hash collisions) and memoise well. Reading entry k of a state walks the
 //! trie with Myers' jump pointers in O(log length).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::check::hashing::FxMap;
 use crate::check::model::{Model, Op, Part, NEVER_RETURNED_US};
+use crate::check::settle::Settlement;
 use crate::history::{OpInput, OpOutcome, Operation};
 
 /// A send or a pull, bodies as interned numbers (see `LogModel::body`).
@@ -234,16 +234,50 @@ impl Model for LogModel {
 /// Converts a recorded history into per-queue parts (queue name order) and the model to check
 /// them with. `Fail` outcomes are dropped (definitely not applied); `Unknown` ones keep no output
 /// and never return.
-pub fn log_parts<'h>(history: &'h [Operation]) -> (LogModel, Vec<Part<LogInput, LogOutput>>) {
+pub fn log_parts(history: &[Operation]) -> (LogModel, Vec<Part<LogInput, LogOutput>>) {
+    log_parts_settled(history, &[])
+}
+
+/// As `log_parts`, with `settlements` (ascending history indices) applied on the way.
+pub fn log_parts_settled<'h>(
+    history: &'h [Operation],
+    settlements: &[(usize, Settlement)],
+) -> (LogModel, Vec<Part<LogInput, LogOutput>>) {
     let mut interned: FxMap<&'h str, u32> = FxMap::default();
-    let mut bodies: Vec<String> = Vec::new();
+    interned.reserve(history.len());
+    let mut bodies: Vec<String> = Vec::with_capacity(history.len());
     let mut intern = |body: &'h str, bodies: &mut Vec<String>| -> u32 {
         *interned.entry(body).or_insert_with(|| {
             bodies.push(body.to_string());
             u32::try_from(bodies.len() - 1).expect("fewer than 2^32 bodies")
         })
     };
-    let mut parts: BTreeMap<&'h str, Vec<Op<LogInput, LogOutput>>> = BTreeMap::new();
+    // Count first so that every part's operations are allocated once.
+    let mut part_of: FxMap<&'h str, usize> = FxMap::default();
+    let mut counts: Vec<usize> = Vec::new();
+    for operation in history {
+        let queue = match &operation.input {
+            OpInput::Send { queue, .. } | OpInput::Pull { queue, .. } => queue.as_str(),
+        };
+        let part = *part_of.entry(queue).or_insert_with(|| {
+            counts.push(0);
+            counts.len() - 1
+        });
+        counts[part] += 1;
+    }
+    let mut names: Vec<&str> = vec![""; counts.len()];
+    for (name, &part) in &part_of {
+        names[part] = name;
+    }
+    let mut parts: Vec<Part<LogInput, LogOutput>> = names
+        .iter()
+        .zip(&counts)
+        .map(|(name, &count)| Part {
+            name: name.to_string(),
+            ops: Vec::with_capacity(count),
+        })
+        .collect();
+    let mut settlements = settlements.iter().peekable();
     for (index, operation) in history.iter().enumerate() {
         let (queue, input) = match &operation.input {
             OpInput::Send { queue, body } => (
@@ -260,25 +294,33 @@ pub fn log_parts<'h>(history: &'h [Operation]) -> (LogModel, Vec<Part<LogInput, 
                 },
             ),
         };
-        let (output, return_us) = match &operation.outcome {
-            OpOutcome::Fail => continue,
-            OpOutcome::Unknown => (None, NEVER_RETURNED_US),
-            OpOutcome::Sent { offset } => (
-                Some(LogOutput::Sent { offset: *offset }),
-                operation.complete_us,
-            ),
-            OpOutcome::Pulled { bodies: pulled } => {
+        let settlement = settlements
+            .next_if(|(settled, _)| *settled == index)
+            .map(|(_, settlement)| *settlement);
+        let complete_us = operation.complete_us;
+        let (output, return_us) = match (settlement, &operation.outcome) {
+            (Some(Settlement::NeverHappened), _) | (None, OpOutcome::Fail) => continue,
+            (
+                Some(Settlement::Landed {
+                    offset,
+                    complete_us,
+                }),
+                _,
+            ) => (Some(LogOutput::Sent { offset }), complete_us),
+            (None, OpOutcome::Unknown) => (None, NEVER_RETURNED_US),
+            (None, OpOutcome::Sent { offset }) => {
+                (Some(LogOutput::Sent { offset: *offset }), complete_us)
+            }
+            (None, OpOutcome::Pulled { bodies: pulled }) => {
                 let ids = pulled
                     .iter()
                     .map(|body| intern(body, &mut bodies))
                     .collect();
-                (
-                    Some(LogOutput::Pulled { bodies: ids }),
-                    operation.complete_us,
-                )
+                (Some(LogOutput::Pulled { bodies: ids }), complete_us)
             }
         };
-        parts.entry(queue).or_default().push(Op {
+        let part = part_of[queue];
+        parts[part].ops.push(Op {
             index,
             client: operation.client,
             call_us: operation.invoke_us,
@@ -287,13 +329,57 @@ pub fn log_parts<'h>(history: &'h [Operation]) -> (LogModel, Vec<Part<LogInput, 
             output,
         });
     }
-    let model = LogModel::new(Arc::new(bodies));
-    let parts = parts
-        .into_iter()
-        .map(|(name, ops)| Part {
-            name: name.to_string(),
-            ops,
-        })
-        .collect();
-    (model, parts)
+    parts.retain(|part| !part.ops.is_empty());
+    parts.sort_by(|first, second| first.name.cmp(&second.name));
+    (LogModel::new(Arc::new(bodies)), parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pulls_read_exactly_the_committed_entries() {
+        // Why: the jump-pointer walk must find entry k in long logs; a wrong ancestor would
+        // accept pulls that read the wrong entries.
+        let bodies: Vec<String> = (0..1000).map(|body| format!("b{body}")).collect();
+        let mut model = LogModel::new(Arc::new(bodies));
+        let mut state = model.init();
+        for body in 0..1000 {
+            state = model.append(state, body);
+        }
+        assert_eq!(model.entries(&state).len(), 1000);
+        for offset in [0u64, 1, 63, 64, 500, 997, 999, 1000, 1200] {
+            let expected: Vec<u32> = (offset..1000).take(3).map(|body| body as u32).collect();
+            assert!(
+                model.pull_matches(&state, offset, 3, &expected),
+                "offset {offset}"
+            );
+            if let Some((last, rest)) = expected.split_last() {
+                let mut shifted = rest.to_vec();
+                shifted.push(last + 1);
+                assert!(
+                    !model.pull_matches(&state, offset, 3, &shifted),
+                    "offset {offset}"
+                );
+                assert!(
+                    !model.pull_matches(&state, offset, 3, rest),
+                    "short at {offset}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn equal_logs_are_equal_states() {
+        // Why: memoisation relies on two paths to the same log giving the same state.
+        let mut model = LogModel::new(Arc::new(vec!["a".to_string(), "b".to_string()]));
+        let empty = model.init();
+        let first = model.append(empty, 0);
+        let first = model.append(first, 1);
+        let second = model.append(empty, 0);
+        let second = model.append(second, 1);
+        assert_eq!(first, second);
+        assert_ne!(first, model.append(empty, 1));
+    }
 }

@@ -1,0 +1,198 @@
+//! The checker on generated histories (see `sim::check::gen`): the targets are a 10k-op
+//! single-queue log history with 8 clients in ≤ 10 ms; 1M ops over 16 queues in ≤ 2 s and
+//! < 1 GiB; 2 % Unknown with a planted violation decided (not Unknown) in ≤ 1 s after settling.
+//! Sample counts are small so that `cargo bench -p sim --bench checker` takes a few minutes.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use sim::check::gen::{log_history, register_history, GenOptions, GeneratedLog, Plant};
+use sim::check::models::register::RegisterModel;
+use sim::check::{check_log, check_ops, CheckOptions, Verdict};
+
+fn options() -> CheckOptions {
+    CheckOptions {
+        time_limit: Some(Duration::from_secs(60)),
+        ..CheckOptions::default()
+    }
+}
+
+struct Case {
+    name: &'static str,
+    gen: GenOptions,
+    expected: Verdict,
+}
+
+fn log_cases() -> Vec<Case> {
+    let base = |ops, clients, parts| GenOptions {
+        ops,
+        clients,
+        parts,
+        seed: 42,
+        ..GenOptions::default()
+    };
+    let unknown_planted = |gen: GenOptions| GenOptions {
+        unknown_ppm: 20_000,
+        plant: Some(Plant::Stale),
+        ..gen
+    };
+    vec![
+        Case {
+            name: "10k_1q_8c",
+            gen: base(10_000, 8, 1),
+            expected: Verdict::Linearizable,
+        },
+        Case {
+            name: "10k_1q_4c",
+            gen: base(10_000, 4, 1),
+            expected: Verdict::Linearizable,
+        },
+        Case {
+            name: "10k_1q_50c",
+            gen: base(10_000, 50, 1),
+            expected: Verdict::Linearizable,
+        },
+        Case {
+            name: "10k_1q_8c_unknown2pc_planted",
+            gen: unknown_planted(base(10_000, 8, 1)),
+            expected: Verdict::NotLinearizable,
+        },
+        Case {
+            name: "100k_4q_16c",
+            gen: base(100_000, 16, 4),
+            expected: Verdict::Linearizable,
+        },
+        Case {
+            name: "100k_4q_16c_unknown2pc",
+            gen: GenOptions {
+                unknown_ppm: 20_000,
+                ..base(100_000, 16, 4)
+            },
+            expected: Verdict::Linearizable,
+        },
+        Case {
+            name: "100k_4q_16c_unknown2pc_planted",
+            gen: unknown_planted(base(100_000, 16, 4)),
+            expected: Verdict::NotLinearizable,
+        },
+        Case {
+            name: "100k_1q_50c_unknown2pc_planted",
+            gen: unknown_planted(base(100_000, 50, 1)),
+            expected: Verdict::NotLinearizable,
+        },
+        Case {
+            name: "1M_16q_16c",
+            gen: base(1_000_000, 16, 16),
+            expected: Verdict::Linearizable,
+        },
+        Case {
+            name: "1M_16q_16c_unknown2pc_planted",
+            gen: unknown_planted(base(1_000_000, 16, 16)),
+            expected: Verdict::NotLinearizable,
+        },
+    ]
+}
+
+/// Peak resident memory of this process so far (Linux), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn check(generated: &GeneratedLog) -> Verdict {
+    check_log(&generated.history, Some(&generated.final_logs), &options()).verdict
+}
+
+fn bench_log(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("log");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    for case in log_cases() {
+        let generated = log_history(&case.gen);
+        let before = peak_rss_mib();
+        let started = std::time::Instant::now();
+        let verdict = check(&generated);
+        eprintln!(
+            "log/{}: {verdict} in {:.1} ms once; peak RSS {:.0} MiB before the check, {:.0} MiB after",
+            case.name,
+            started.elapsed().as_secs_f64() * 1e3,
+            before.unwrap_or(f64::NAN),
+            peak_rss_mib().unwrap_or(f64::NAN),
+        );
+        assert_eq!(verdict, case.expected, "{}", case.name);
+        let big = case.gen.ops >= 1_000_000;
+        group.measurement_time(Duration::from_secs(if big { 25 } else { 3 }));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(case.name),
+            &generated,
+            |bencher, generated| {
+                bencher.iter(|| black_box(check(generated)));
+            },
+        );
+    }
+    group.finish();
+}
+
+fn bench_register(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("register");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    // Porcupine gives up on 2,000 register ops with 50 clients; the verdict is printed, not
+    // asserted, for that case (it may be Unknown within the time limit).
+    for (name, ops, clients, unknown_ppm, plant, expected) in [
+        ("10k_4c", 10_000, 4, 0, None, Some(Verdict::Linearizable)),
+        (
+            "10k_8c_unknown2pc",
+            10_000,
+            8,
+            20_000,
+            None,
+            Some(Verdict::Linearizable),
+        ),
+        (
+            "10k_8c_planted",
+            10_000,
+            8,
+            0,
+            Some(Plant::Stale),
+            Some(Verdict::NotLinearizable),
+        ),
+        ("2k_50c", 2_000, 50, 0, None, None),
+    ] {
+        let generated = register_history(&GenOptions {
+            ops,
+            clients,
+            unknown_ppm,
+            plant,
+            seed: 42,
+            ..GenOptions::default()
+        });
+        let started = std::time::Instant::now();
+        let verdict = check_ops(&RegisterModel, generated.ops.clone(), &options()).verdict;
+        eprintln!(
+            "register/{name}: {verdict} in {:.1} ms once",
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        if let Some(expected) = expected {
+            assert_eq!(verdict, expected, "{name}");
+        } else {
+            continue;
+        }
+        group.bench_with_input(
+            BenchmarkId::from_parameter(name),
+            &generated.ops,
+            |bencher, ops| {
+                bencher
+                    .iter(|| black_box(check_ops(&RegisterModel, ops.clone(), &options()).verdict));
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_log, bench_register);
+criterion_main!(benches);
