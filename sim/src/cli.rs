@@ -243,8 +243,8 @@ pub fn print_report(scenario: &Scenario, report: &RunReport) {
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let scenario = load_scenario(&args.scenario, &args.overrides)?;
     let spec = Arc::new(WorldSpec::from_scenario(&scenario));
-    let (first, first_trace) = traced_run(spec.clone(), args.seed);
-    let (second, second_trace) = traced_run(spec, args.seed);
+    let (first, first_trace, history) = traced_run(spec.clone(), args.seed);
+    let (second, second_trace, _) = traced_run(spec, args.seed);
     let trace_path = args.trace.unwrap_or_else(|| {
         PathBuf::from("reports")
             .join(&scenario.name)
@@ -255,6 +255,18 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(&trace_path, &first_trace)
         .with_context(|| format!("writing {}", trace_path.display()))?;
+    if let Some(history) = &history {
+        let history_path = trace_path.with_extension("history.jsonl");
+        let file = std::fs::File::create(&history_path)
+            .with_context(|| format!("writing {}", history_path.display()))?;
+        crate::history::write_jsonl(history, std::io::BufWriter::new(file))
+            .with_context(|| format!("writing {}", history_path.display()))?;
+        println!(
+            "history: {} ({} operations)",
+            history_path.display(),
+            history.len()
+        );
+    }
     let hash = |bytes: &[u8]| {
         let mut h = crate::world::observe::Fnv64::new();
         h.write(bytes);
@@ -288,7 +300,10 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs one seed with a debug-level trace stamped with simulated time.
-fn traced_run(spec: Arc<WorldSpec>, seed: u64) -> (SeedOutcome, Vec<u8>) {
+fn traced_run(
+    spec: Arc<WorldSpec>,
+    seed: u64,
+) -> (SeedOutcome, Vec<u8>, Option<Vec<crate::history::Operation>>) {
     let buffer = TraceBuffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -301,13 +316,14 @@ fn traced_run(spec: Arc<WorldSpec>, seed: u64) -> (SeedOutcome, Vec<u8>) {
         .with_timer(SimTime)
         .with_writer(move || writer.clone())
         .finish();
-    let outcome = runner::run_one(spec, seed, Some(tracing::Dispatch::new(subscriber)));
+    let (outcome, history) =
+        runner::run_one_keeping_history(spec, seed, Some(tracing::Dispatch::new(subscriber)));
     let bytes = buffer
         .0
         .lock()
         .expect("invariant: the traced run has finished")
         .clone();
-    (outcome, bytes)
+    (outcome, bytes, history)
 }
 
 #[derive(Clone, Default)]

@@ -1,6 +1,7 @@
 //! Runs seeds in parallel, each on a fresh OS thread with its own madsim runtime, outside of
 //! which the progress bar lives. A panic inside a seed is a finding, not a crash of the tool.
 
+use crate::history::Operation;
 use crate::verdict::{self, SeedOutcome};
 use crate::world::{self, WorldSpec};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,12 +11,21 @@ use std::sync::{Arc, Mutex};
 /// Runs one seed on a fresh thread (std's HashMap seeding is deterministic only there),
 /// with `trace` as that thread's tracing subscriber when given.
 pub fn run_one(spec: Arc<WorldSpec>, seed: u64, trace: Option<tracing::Dispatch>) -> SeedOutcome {
+    run_one_keeping_history(spec, seed, trace).0
+}
+
+/// `run_one`, also handing back the seed's client history (None when the seed panicked).
+pub fn run_one_keeping_history(
+    spec: Arc<WorldSpec>,
+    seed: u64,
+    trace: Option<tracing::Dispatch>,
+) -> (SeedOutcome, Option<Vec<Operation>>) {
     let thread = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
             let run = || {
                 let run = world::run_seed(spec.clone(), seed);
-                verdict::evaluate(&spec, &run)
+                (verdict::evaluate(&spec, &run), Some(run.history))
             };
             match trace {
                 Some(dispatch) => tracing::dispatcher::with_default(&dispatch, run),
@@ -24,8 +34,11 @@ pub fn run_one(spec: Arc<WorldSpec>, seed: u64, trace: Option<tracing::Dispatch>
         })
         .expect("invariant: the OS can start a thread per seed");
     match thread.join() {
-        Ok(outcome) => outcome,
-        Err(payload) => SeedOutcome::panicked(seed, panic_message(payload.as_ref())),
+        Ok(result) => result,
+        Err(payload) => (
+            SeedOutcome::panicked(seed, panic_message(payload.as_ref())),
+            None,
+        ),
     }
 }
 

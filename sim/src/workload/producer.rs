@@ -1,10 +1,13 @@
 use super::history_queue_name;
 use crate::history::{OpInput, OpOutcome, Operation};
-use crate::world::wire::{client_addr, replica_addr, Wire, TAG};
+use crate::world::replica::{send_datagram, spawn_receivers};
+use crate::world::wire::{client_addr, replica_addr, Wire};
 use crate::world::World;
 use broker_core::broker::{ClientId, ClientRequest, ClientResponse};
 use broker_core::NodeId;
+use futures::channel::mpsc;
 use futures::channel::oneshot;
+use futures::StreamExt;
 use madsim::net::Endpoint;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,7 +26,7 @@ struct ProducerState {
 struct Producer {
     world: Arc<World>,
     id: ClientId,
-    endpoint: Endpoint,
+    endpoint: Arc<Endpoint>,
     state: Mutex<ProducerState>,
 }
 
@@ -45,7 +48,7 @@ pub async fn run_producer(world: Arc<World>, client: ClientId) {
     let producer = Arc::new(Producer {
         world: world.clone(),
         id: client,
-        endpoint,
+        endpoint: Arc::new(endpoint),
         state: Mutex::new(ProducerState {
             leader_guess: vec![0; spec.groups as usize],
             suspect_until_us: vec![0; replicas_total],
@@ -79,11 +82,10 @@ pub async fn run_producer(world: Arc<World>, client: ClientId) {
 }
 
 fn spawn_response_router(producer: Arc<Producer>) {
+    let (tx, mut responses) = mpsc::unbounded::<Wire>();
+    spawn_receivers(producer.endpoint.clone(), tx, |wire| wire);
     madsim::task::spawn(async move {
-        while let Ok((payload, _from)) = producer.endpoint.recv_from_raw(TAG).await {
-            let wire = *payload
-                .downcast::<Wire>()
-                .expect("invariant: every datagram in the world is a Wire");
+        while let Some(wire) = responses.next().await {
             if let Wire::Response {
                 request_id,
                 response,
@@ -123,17 +125,20 @@ impl Producer {
                     msg_id: msg_id.clone(),
                 },
             };
-            let _ = self
-                .endpoint
-                .send_to_raw(replica_addr(target), TAG, Box::new(request))
-                .await;
-            let left_us = deadline_us.saturating_sub(self.world.now_us());
+            send_datagram(&self.endpoint, replica_addr(target), request);
+            let attempt_us = self.world.now_us();
+            let left_us = deadline_us.saturating_sub(attempt_us);
             let response = madsim::time::timeout(Duration::from_micros(left_us), answer).await;
             let response = match response {
                 Ok(Ok(response)) => response,
                 _ => {
                     self.state().waiting.remove(&request_id);
-                    self.suspect(target);
+                    // Only a replica that sat on a request for long is suspect, not one whose
+                    // answer the op's deadline merely cut short.
+                    let waited_us = self.world.now_us() - attempt_us;
+                    if waited_us * 2 >= spec.workload.send_timeout_us {
+                        self.suspect(target);
+                    }
                     break OpOutcome::Unknown;
                 }
             };
@@ -205,14 +210,25 @@ impl Producer {
         NodeId(group * self.world.spec.replicas + index)
     }
 
-    /// The believed leader, or the next replica of the group that is not suspect.
+    /// The believed leader, or the next replica of the group that is not suspect; when all
+    /// are, the one whose suspicion ends first.
     fn choose_replica(&self, group: u32) -> NodeId {
         let replicas = self.world.spec.replicas;
         let guess = self.state().leader_guess[group as usize];
-        (0..replicas)
+        let candidates: Vec<NodeId> = (0..replicas)
             .map(|step| self.replica(group, (guess + step) % replicas))
+            .collect();
+        candidates
+            .iter()
+            .copied()
             .find(|node| !self.is_suspect(*node))
-            .unwrap_or_else(|| self.replica(group, guess))
+            .unwrap_or_else(|| {
+                let state = self.state();
+                *candidates
+                    .iter()
+                    .min_by_key(|node| state.suspect_until_us[node.0 as usize])
+                    .expect("invariant: a group has at least one replica")
+            })
     }
 
     fn is_suspect(&self, node: NodeId) -> bool {

@@ -23,6 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+/// How long a producer avoids a replica that did not answer in time.
+pub const SUSPECT_US_DEFAULT: u64 = 10_000_000;
+
 /// Everything a run needs, in integer simulated microseconds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorldSpec {
@@ -90,7 +93,10 @@ impl WorldSpec {
                 queues,
                 send_timeout_us,
                 retry_backoff_us: 50_000,
-                suspect_us: send_timeout_us,
+                // RocketMQ's latency fault tolerance keeps a broker that timed out out of
+                // rotation for seconds; shorter, and followers' stale leader hints send
+                // clients back to a dead leader before the election ends.
+                suspect_us: SUSPECT_US_DEFAULT.max(send_timeout_us),
             },
             faults: scenario.faults.clone(),
             raft,

@@ -29,20 +29,16 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
             .expect("invariant: a killed node's port is free again on restart"),
     );
     let (events_tx, mut events) = mpsc::unbounded::<Event>();
-    spawn_receiver(endpoint.clone(), events_tx.clone());
+    spawn_receivers(endpoint.clone(), events_tx.clone(), Event::Wire);
 
     let Some(mut broker) = world.start_replica(node, events_tx.clone()) else {
         return; // recovery failed: recorded as a finding; the replica stays down
     };
-    // The core learns the time it starts at from its first step.
-    let mut last_local_ms = world.lock().local_ms(node);
-    broker.step(last_local_ms, BrokerInput::Raft(Input::Tick));
-    let effects = broker.take_effects();
-    assert!(
-        world.after_step(node, &broker, &effects).is_empty() && effects.is_empty(),
-        "invariant: a node's first tick only starts its timers"
-    );
-    let mut just_ticked = true;
+    // The core learns the time it starts at from its first step, a Tick right away; that
+    // step also carries out what recovery asked for (cutting a torn tail).
+    let mut last_local_ms = 0u64;
+    let mut just_ticked = false;
+    let mut started = false;
     loop {
         let (now_ms, wait_us) = {
             let shared = world.lock();
@@ -57,7 +53,8 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
         last_local_ms = now_ms;
         // A due timer fires even when messages keep arriving. A core whose deadline did not
         // move after a Tick would spin: then time must pass before the next one.
-        let event = if wait_us == 0 && !just_ticked {
+        let event = if !started || (wait_us == 0 && !just_ticked) {
+            started = true;
             Event::Tick
         } else {
             let wait_us = if just_ticked {
@@ -109,10 +106,7 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
         for effect in effects {
             match effect {
                 BrokerEffect::Send { to, msg } => {
-                    let wire = Wire::Raft { from: node, msg };
-                    let _ = endpoint
-                        .send_to_raw(replica_addr(to), TAG, Box::new(wire))
-                        .await;
+                    send_datagram(&endpoint, replica_addr(to), Wire::Raft { from: node, msg });
                 }
                 BrokerEffect::Respond {
                     client,
@@ -123,9 +117,7 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
                         request_id,
                         response,
                     };
-                    let _ = endpoint
-                        .send_to_raw(client_addr(client), TAG, Box::new(wire))
-                        .await;
+                    send_datagram(&endpoint, client_addr(client), wire);
                 }
                 BrokerEffect::Persist(_) | BrokerEffect::Sync { .. } => {}
             }
@@ -145,15 +137,37 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
     }
 }
 
-fn spawn_receiver(endpoint: Arc<Endpoint>, tx: mpsc::UnboundedSender<Event>) {
-    madsim::task::spawn(async move {
-        while let Ok((payload, _from)) = endpoint.recv_from_raw(TAG).await {
-            let wire = *payload
-                .downcast::<Wire>()
-                .expect("invariant: every datagram in the world is a Wire");
-            if tx.unbounded_send(Event::Wire(wire)).is_err() {
-                break;
+/// Receive tasks per endpoint. madsim makes every receive sleep (at least 1 ms of simulated
+/// time per message and task), so one task caps a node at ~1000 messages per second.
+pub const RECEIVE_TASKS: usize = 8;
+
+/// Receives datagrams on `RECEIVE_TASKS` tasks and forwards them to the node's event queue.
+pub fn spawn_receivers<E: Send + 'static>(
+    endpoint: Arc<Endpoint>,
+    tx: mpsc::UnboundedSender<E>,
+    wrap: fn(Wire) -> E,
+) {
+    for _ in 0..RECEIVE_TASKS {
+        let endpoint = endpoint.clone();
+        let tx = tx.clone();
+        madsim::task::spawn(async move {
+            while let Ok((payload, _from)) = endpoint.recv_from_raw(TAG).await {
+                let wire = *payload
+                    .downcast::<Wire>()
+                    .expect("invariant: every datagram in the world is a Wire");
+                if tx.unbounded_send(wrap(wire)).is_err() {
+                    break;
+                }
             }
-        }
+        });
+    }
+}
+
+/// Sends one datagram without waiting: madsim makes each send sleep at least 1 ms of
+/// simulated time, which must not stall the node's loop. Delivery is best effort anyway.
+pub fn send_datagram(endpoint: &Arc<Endpoint>, to: std::net::SocketAddr, wire: Wire) {
+    let endpoint = endpoint.clone();
+    madsim::task::spawn(async move {
+        let _ = endpoint.send_to_raw(to, TAG, Box::new(wire)).await;
     });
 }
