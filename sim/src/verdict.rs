@@ -1,6 +1,8 @@
 //! Turns one seed's raw run into its outcome: failover timelines, findings, counts.
 
-use crate::history::{OpInput, OpOutcome, Operation};
+use crate::check::oracles::{self, FinalState, SafetyViolation};
+use crate::check::{self, CheckOptions, CheckReport, Verdict};
+use crate::history::{OpOutcome, Operation};
 use crate::metrics::{self, FailoverTimeline};
 use crate::workload::history_queue_name;
 use crate::world::observe::{AppliedEntry, InvariantViolation};
@@ -25,21 +27,13 @@ pub enum Finding {
         node: NodeId,
         error: String,
     },
-    /// After healing, replicas of a group hold different committed logs.
-    ReplicasDiverge {
-        group: u32,
-        a: NodeId,
-        b: NodeId,
-        first_difference: u64,
-    },
-    /// An acknowledged send is not at its offset in a replica's committed log.
-    AckedSendMissing {
-        queue: String,
-        offset: u64,
-        body: String,
-        replica: NodeId,
-        found: Option<String>,
-    },
+    /// A safety oracle over the history and the final logs (`check::oracles`): lost
+    /// acknowledged send, offset conflict, duplicate, consumption skip or regression, read of
+    /// an unacknowledged send, failed send applied, unsent entry, replica divergence.
+    Safety { kind: String, detail: String },
+    /// A queue's history is not linearizable against the log model; `window` is the shortest
+    /// failing window the checker found, as text.
+    NotLinearizable { queue: String, window: String },
     /// Liveness: the group had no single caught-up leader within `settle_max` of healing.
     NotSettled { group: u32 },
 }
@@ -49,13 +43,13 @@ impl Finding {
         !matches!(self, Finding::NotSettled { .. })
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &str {
         match self {
             Finding::Panic { .. } => "panic",
             Finding::RaftInvariant { .. } => "raft_invariant",
             Finding::RecoveryFailed { .. } => "recovery_failed",
-            Finding::ReplicasDiverge { .. } => "replicas_diverge",
-            Finding::AckedSendMissing { .. } => "lost_acked",
+            Finding::Safety { kind, .. } => kind,
+            Finding::NotLinearizable { .. } => "not_linearizable",
             Finding::NotSettled { .. } => "not_settled",
         }
     }
@@ -77,7 +71,25 @@ pub struct SeedOutcome {
     pub ops: OpCounts,
     pub failovers: Vec<FailoverTimeline>,
     pub settle_us: Vec<Option<u64>>,
+    pub check: CheckSummary,
     pub findings: Vec<Finding>,
+    /// A self-contained HTML timeline of the first non-linearizable queue, if any.
+    #[serde(skip)]
+    pub html: Option<String>,
+}
+
+/// The linearizability verdict of one seed, with deterministic figures only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSummary {
+    /// "linearizable", "not_linearizable" or "unknown" (the step budget ran out).
+    pub verdict: String,
+    pub queues: u32,
+    pub ops: u64,
+    pub steps: u64,
+    /// Unknown sends resolved by the final logs: landed / never happened / left unknown.
+    pub settled_landed: u32,
+    pub settled_never_happened: u32,
+    pub left_unknown: u32,
 }
 
 impl SeedOutcome {
@@ -89,7 +101,9 @@ impl SeedOutcome {
             ops: OpCounts::default(),
             failovers: Vec::new(),
             settle_us: Vec::new(),
+            check: CheckSummary::default(),
             findings: vec![Finding::Panic { message }],
+            html: None,
         }
     }
 
@@ -129,14 +143,27 @@ pub fn evaluate(spec: &WorldSpec, run: &SeedRun) -> SeedOutcome {
             error: error.clone(),
         }
     }));
+    let finals = final_state(spec, &run.final_logs);
+    findings.extend(
+        oracles::check(&run.history, &finals)
+            .into_iter()
+            .map(|violation| Finding::Safety {
+                kind: safety_kind(&violation).to_string(),
+                detail: format!("{violation:?}"),
+            }),
+    );
+    let report = check::check_log(&run.history, Some(&finals.committed), &seed_check_options());
+    for part in report.failing_parts() {
+        findings.push(Finding::NotLinearizable {
+            queue: part.name.clone(),
+            window: part
+                .window
+                .as_ref()
+                .map(|w| format!("{w:?}"))
+                .unwrap_or_default(),
+        });
+    }
     for group in 0..spec.groups {
-        findings.extend(check_replicas_agree(spec, group, &run.final_logs));
-        findings.extend(check_acked_sends(
-            spec,
-            group,
-            &run.final_logs,
-            &run.history,
-        ));
         if run
             .settle_us
             .get(group as usize)
@@ -154,7 +181,78 @@ pub fn evaluate(spec: &WorldSpec, run: &SeedRun) -> SeedOutcome {
         ops: count_ops(&run.history),
         failovers,
         settle_us: run.settle_us.clone(),
+        check: check_summary(&report),
         findings,
+        html: check::html::render_report_html(&report),
+    }
+}
+
+/// Per seed: one thread (seeds already run in parallel) and a step budget, never a wall-clock
+/// limit, so the verdict does not depend on the machine.
+fn seed_check_options() -> CheckOptions {
+    CheckOptions {
+        steps_per_part_max: SEED_CHECK_STEPS_PER_QUEUE_MAX,
+        time_limit: None,
+        threads: 1,
+        ..CheckOptions::default()
+    }
+}
+
+/// Model steps per queue and seed before the verdict is "unknown".
+pub const SEED_CHECK_STEPS_PER_QUEUE_MAX: u64 = 20_000_000;
+
+fn check_summary(report: &CheckReport) -> CheckSummary {
+    let settle = report.settle.clone().unwrap_or_default();
+    CheckSummary {
+        verdict: match report.verdict {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable => "not_linearizable",
+            Verdict::Unknown => "unknown",
+        }
+        .to_string(),
+        queues: report.parts.len() as u32,
+        ops: report.parts.iter().map(|p| p.ops as u64).sum(),
+        steps: report.parts.iter().map(|p| p.steps).sum(),
+        settled_landed: settle.landed as u32,
+        settled_never_happened: settle.never_happened as u32,
+        left_unknown: settle.left_unknown as u32,
+    }
+}
+
+/// What the oracles compare against: per replica its committed messages per queue, and per
+/// queue the log of the group's most advanced replica (what its leader serves after healing).
+fn final_state(spec: &WorldSpec, final_logs: &[Vec<AppliedEntry>]) -> FinalState {
+    let mut finals = FinalState::default();
+    for group in 0..spec.groups {
+        let members = spec.members(group);
+        for node in &members {
+            finals.replicas.insert(
+                format!("{node}"),
+                queue_contents(group, &final_logs[node.0 as usize]),
+            );
+        }
+        let most_advanced = members
+            .iter()
+            .max_by_key(|node| (final_logs[node.0 as usize].len(), std::cmp::Reverse(node.0)))
+            .expect("invariant: a group has at least one replica");
+        finals
+            .committed
+            .extend(queue_contents(group, &final_logs[most_advanced.0 as usize]));
+    }
+    finals
+}
+
+fn safety_kind(violation: &SafetyViolation) -> &'static str {
+    match violation {
+        SafetyViolation::LostAcknowledgedSend { .. } => "lost_acked",
+        SafetyViolation::OffsetConflict { .. } => "offset_conflict",
+        SafetyViolation::Duplicate { .. } => "duplicate",
+        SafetyViolation::ConsumptionSkip { .. } => "consumption_skip",
+        SafetyViolation::ConsumptionBackwards { .. } => "consumption_backwards",
+        SafetyViolation::ReadOfUnacknowledged { .. } => "read_of_unacknowledged",
+        SafetyViolation::FailedSendApplied { .. } => "failed_send_applied",
+        SafetyViolation::UnsentEntryInLog { .. } => "unsent_entry",
+        SafetyViolation::ReplicaDivergence { .. } => "replica_divergence",
     }
 }
 
@@ -169,75 +267,6 @@ fn count_ops(history: &[Operation]) -> OpCounts {
         }
     }
     counts
-}
-
-/// No two replicas of a group committed different entries at one index (the chained checksum
-/// covers prefixes). A replica that merely lags is a liveness matter (`NotSettled`).
-fn check_replicas_agree(
-    spec: &WorldSpec,
-    group: u32,
-    final_logs: &[Vec<AppliedEntry>],
-) -> Option<Finding> {
-    let members = spec.members(group);
-    for (i, a) in members.iter().enumerate() {
-        for b in &members[i + 1..] {
-            let (log_a, log_b) = (&final_logs[a.0 as usize], &final_logs[b.0 as usize]);
-            let common = log_a.len().min(log_b.len());
-            if common > 0 && log_a[common - 1] != log_b[common - 1] {
-                let first_difference = log_a
-                    .iter()
-                    .zip(log_b.iter())
-                    .position(|(x, y)| x != y)
-                    .expect("invariant: the logs differ within their common prefix")
-                    as u64
-                    + 1;
-                return Some(Finding::ReplicasDiverge {
-                    group,
-                    a: *a,
-                    b: *b,
-                    first_difference,
-                });
-            }
-        }
-    }
-    None
-}
-
-/// Every acknowledged send is at its queue offset, with its body, in every replica's log.
-fn check_acked_sends(
-    spec: &WorldSpec,
-    group: u32,
-    final_logs: &[Vec<AppliedEntry>],
-    history: &[Operation],
-) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for replica in spec.members(group) {
-        let queues = queue_contents(group, &final_logs[replica.0 as usize]);
-        for op in history {
-            let (OpInput::Send { queue, body }, OpOutcome::Sent { offset }) =
-                (&op.input, &op.outcome)
-            else {
-                continue;
-            };
-            if !queue.starts_with(&format!("g{group}/")) {
-                continue;
-            }
-            let found = queues
-                .get(queue)
-                .and_then(|bodies| bodies.get(*offset as usize))
-                .cloned();
-            if found.as_ref() != Some(body) {
-                findings.push(Finding::AckedSendMissing {
-                    queue: queue.clone(),
-                    offset: *offset,
-                    body: body.clone(),
-                    replica,
-                    found,
-                });
-            }
-        }
-    }
-    findings
 }
 
 /// A replica's committed messages per history queue name, in queue-offset order.

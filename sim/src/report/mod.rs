@@ -140,6 +140,7 @@ pub fn worst_seeds_table(report: &RunReport, count: usize) -> Table {
                 "{}/{}/{}",
                 outcome.ops.sent_ok, outcome.ops.failed, outcome.ops.unknown
             ),
+            outcome.check.verdict.clone(),
             outcome.trace_hash.clone(),
         ]);
     }
@@ -158,6 +159,9 @@ pub fn failing_seeds_table(report: &RunReport, replay: impl Fn(u64) -> String) -
     let mut table = new_table(vec!["seed", "findings", "replay"]);
     for outcome in failing {
         let mut kinds: BTreeMap<&str, u32> = BTreeMap::new();
+        if outcome.check.verdict == "unknown" {
+            kinds.insert("linearizability unknown", 1);
+        }
         for finding in &outcome.findings {
             *kinds.entry(finding.kind()).or_insert(0) += 1;
         }
@@ -219,4 +223,20 @@ pub fn write_report(report: &RunReport, out_dir: &Path) -> std::io::Result<Vec<P
     let json_text = serde_json::to_string_pretty(report).map_err(std::io::Error::other)?;
     std::fs::write(&json_path, json_text + "\n")?;
     Ok(vec![ron_path, json_path])
+}
+
+/// Writes `DIR/<scenario>/seed-<S>.html`, the checker's timeline, for every seed whose history
+/// is not linearizable; returns their paths.
+pub fn write_check_pages(report: &RunReport, out_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let dir = out_dir.join(&report.scenario);
+    let mut paths = Vec::new();
+    for outcome in &report.per_seed {
+        if let Some(html) = &outcome.html {
+            std::fs::create_dir_all(&dir)?;
+            let path = dir.join(format!("seed-{}.html", outcome.seed));
+            std::fs::write(&path, html)?;
+            paths.push(path);
+        }
+    }
+    Ok(paths)
 }

@@ -63,6 +63,7 @@ pub async fn run_producer(world: Arc<World>, client: ClientId) {
     let phase_us = interval_us * u64::from(client.0) / u64::from(spec.workload.producers.max(1));
     let targets = spec.workload.queues.len();
     let mut sequence = 0u64;
+    let mut in_flight = Vec::new();
     loop {
         let at_us = spec.warmup_us + phase_us + sequence * interval_us;
         if at_us >= spec.duration_us || world.workload_stopped() {
@@ -73,11 +74,16 @@ pub async fn run_producer(world: Arc<World>, client: ClientId) {
         let (group, queue) = spec.workload.queues[slot].clone();
         let msg_id = format!("p{}-{}", client.0, sequence);
         let producer = producer.clone();
-        madsim::task::spawn(async move {
+        in_flight.push(madsim::task::spawn(async move {
             let operation = producer.send(group, queue, msg_id).await;
             producer.world.record_operation(operation);
-        });
+        }));
         sequence += 1;
+    }
+    // A node whose main task returns exits, and its other tasks die with it: wait for every
+    // send to be recorded first.
+    for send in in_flight {
+        send.await.expect("invariant: a send task does not panic");
     }
 }
 
