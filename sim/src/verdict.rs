@@ -202,7 +202,7 @@ fn seed_check_options() -> CheckOptions {
 pub const SEED_CHECK_STEPS_PER_QUEUE_MAX: u64 = 20_000_000;
 
 fn check_summary(report: &CheckReport) -> CheckSummary {
-    let settle = report.settle.clone().unwrap_or_default();
+    let settle = report.settle.unwrap_or_default();
     CheckSummary {
         verdict: match report.verdict {
             Verdict::Linearizable => "linearizable",
