@@ -75,3 +75,24 @@ impl Message {
         }
     }
 }
+
+/// Classic master–slave replication (RocketMQ's HAService): no terms, no elections.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HaMessage {
+    /// Slave → master: the highest index the slave has durably stored (HAConnection's report of
+    /// its max offset). The master pushes from the next index.
+    Report { durable_index: LogIndex },
+    /// Master → slave: entries following `prev_index`, and the master's commit index.
+    Push {
+        prev_index: LogIndex,
+        entries: Vec<Entry>,
+        master_commit: LogIndex,
+    },
+}
+
+/// Anything one replica sends another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerMessage {
+    Raft(Message),
+    Ha(HaMessage),
+}

@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// Print no progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Draw a seed's timeline (`worst`: the slowest client failover, or a seed number) and the
+    /// client failover histogram as SVGs under the report folder.
+    #[arg(long, value_name = "worst|SEED")]
+    pub plot: Option<crate::commands::plot::PlotChoice>,
 }
 
 #[derive(Args, Debug)]
@@ -45,6 +49,9 @@ pub struct ReplayArgs {
     pub trace: Option<PathBuf>,
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Also draw this seed's timeline: reports/<scenario>/seed-<S>.timeline.svg.
+    #[arg(long)]
+    pub plot: bool,
 }
 
 /// Loads a scenario and applies `--set` overrides.
@@ -56,6 +63,7 @@ pub fn load_scenario(path: &Path, overrides: &[String]) -> anyhow::Result<Scenar
             .with_context(|| format!("--set {item:?}: expected KEY=VALUE"))?;
         scenario = scenario.with_override(key, value)?;
     }
+    WorldSpec::check_supported(&scenario)?;
     Ok(scenario)
 }
 
@@ -205,6 +213,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         report::write_check_pages(&report, &args.out)
             .with_context(|| format!("writing checker pages under {}", args.out.display()))?,
     );
+    if let Some(choice) = args.plot {
+        paths.extend(crate::commands::plot::plot_run(
+            &scenario, &report, choice, &args.out,
+        )?);
+    }
     let seeds_per_minute = seeds.len() as f64 / wall.as_secs_f64().max(1e-9) * 60.0;
     println!(
         "{} seeds in {:.1} s wall ({:.0} seeds/min, {jobs} jobs). Report: {}",
@@ -305,6 +318,15 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
     );
     let deterministic = hash_a == hash_b && first == second;
+    if args.plot {
+        let path = crate::commands::plot::plot_seed(
+            &scenario,
+            args.seed,
+            "replayed",
+            Path::new("reports"),
+        )?;
+        println!("timeline: {}", path.display());
+    }
     Ok(if deterministic && report.all_held() {
         ExitCode::SUCCESS
     } else {

@@ -22,6 +22,10 @@ enum Command {
     Run(sim::cli::RunArgs),
     /// Run one seed twice with a full trace and check that both runs are identical.
     Replay(sim::cli::ReplayArgs),
+    /// Compare a run with a committed baseline; exit 1 if a figure regressed.
+    Regress(sim::commands::regress::RegressArgs),
+    /// Run every combination of several `--set KEY=V1,V2` values; one table, one chart.
+    Sweep(sim::commands::sweep::SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +38,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => sim::cli::run(args),
         Command::Replay(args) => sim::cli::replay(args),
+        Command::Regress(args) => sim::commands::regress::regress(args),
+        Command::Sweep(args) => sim::commands::sweep::sweep(args),
     };
     match result {
         Ok(code) => code,
@@ -42,6 +48,7 @@ fn main() -> ExitCode {
                 eprintln!("error: {scenario_error}");
                 return ExitCode::from(scenario_error.exit_code() as u8);
             }
+            // Bad or unsupported input, or an IO failure writing reports: not a finding.
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }

@@ -107,3 +107,20 @@ fn a_valid_scenario_runs_and_exits_0() {
     assert!(stdout.contains("client"), "stdout: {stdout}");
     assert!(out.join("tiny/report.ron").exists());
 }
+
+#[test]
+fn a_replication_mode_not_simulated_yet_is_refused_not_silently_replaced() {
+    let path = write_temp(
+        "master_slave.ron",
+        &VALID.replace(
+            "cluster: (replicas: 3),",
+            "cluster: (replicas: 3, replication: AsyncMasterSlave),",
+        ),
+    );
+    let (code, _, stderr) = sim(&[&path]);
+    assert_eq!(code, 2, "stderr: {stderr}");
+    assert!(
+        stderr.contains("AsyncMasterSlave is not simulated yet"),
+        "stderr: {stderr}"
+    );
+}

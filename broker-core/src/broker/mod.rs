@@ -8,9 +8,9 @@ pub mod protocol;
 pub use consume_queue::ConsumeQueue;
 pub use protocol::{ClientRequest, ClientResponse, QueueKey, StoredMessage};
 
-use crate::proto::Message;
-use crate::raft::{self, Effect, Input, Node, ProposeOutcome, RecoveryError, Role};
-use crate::store::{EntryKind, PersistOp, RecoveredState};
+use crate::proto::PeerMessage;
+use crate::raft::{self, Effect, Input, Node, ProposeOutcome, RecoveryError, Role, Status};
+use crate::store::{Entry, EntryKind, PersistOp, RecoveredState};
 use crate::types::{LogIndex, NodeId, ProposalId, SyncId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -19,11 +19,17 @@ use std::collections::BTreeMap;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ClientId(pub u32);
 
-/// What the caller feeds into `Broker::step`.
+/// What the caller feeds into a replica's `step`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BrokerInput {
-    /// Anything for the Raft node except `ClientPropose` (the broker makes those itself).
-    Raft(Input),
+    /// Time passed; fire whatever timers are due.
+    Tick,
+    /// Every write requested before `BrokerEffect::Sync { sync_id }` is durable.
+    Persisted { sync_id: SyncId },
+    /// A message from another replica of the group.
+    Peer { from: NodeId, msg: PeerMessage },
+    /// An operator asks the leader to hand leadership to `to` (DLedger's preferred leader).
+    TransferLeadership { to: NodeId },
     /// A request from a client.
     Client {
         client: ClientId,
@@ -37,7 +43,7 @@ pub enum BrokerInput {
 pub enum BrokerEffect {
     Send {
         to: NodeId,
-        msg: Message,
+        msg: PeerMessage,
     },
     Persist(PersistOp),
     Sync {
@@ -48,6 +54,18 @@ pub enum BrokerEffect {
         request_id: u64,
         response: ClientResponse,
     },
+}
+
+/// One replica of a broker group, whatever its replication mode: what the simulator drives.
+pub trait ReplicaNode {
+    fn step(&mut self, now_ms: u64, input: BrokerInput);
+    fn take_effects(&mut self) -> Vec<BrokerEffect>;
+    /// The local time at which the replica next needs a `Tick`.
+    fn next_deadline_ms(&self) -> u64;
+    /// Role, term, commit and apply progress (master–slave: the master reports `Leader`).
+    fn status(&self) -> Status;
+    /// The replica's whole CommitLog in memory (durable or not).
+    fn log(&self) -> &[Entry];
 }
 
 /// A broker replica of one group in DLedger mode.
@@ -90,10 +108,22 @@ impl Broker {
 
     pub fn step(&mut self, now_ms: u64, input: BrokerInput) {
         match input {
-            BrokerInput::Raft(Input::ClientPropose { .. }) => {
-                panic!("invariant: callers send client requests as BrokerInput::Client")
+            BrokerInput::Tick => self.raft.step(now_ms, Input::Tick),
+            BrokerInput::Persisted { sync_id } => {
+                self.raft.step(now_ms, Input::Persisted { sync_id })
             }
-            BrokerInput::Raft(input) => self.raft.step(now_ms, input),
+            BrokerInput::Peer {
+                from,
+                msg: PeerMessage::Raft(msg),
+            } => self.raft.step(now_ms, Input::Message { from, msg }),
+            // A master–slave message reaching a DLedger group: a misconfigured peer; dropped.
+            BrokerInput::Peer {
+                msg: PeerMessage::Ha(_),
+                ..
+            } => {}
+            BrokerInput::TransferLeadership { to } => {
+                self.raft.step(now_ms, Input::TransferLeadership { to })
+            }
             BrokerInput::Client {
                 client,
                 request_id,
@@ -149,7 +179,10 @@ impl Broker {
     fn drain_raft(&mut self) {
         for effect in self.raft.take_effects() {
             match effect {
-                Effect::Send { to, msg } => self.effects.push(BrokerEffect::Send { to, msg }),
+                Effect::Send { to, msg } => self.effects.push(BrokerEffect::Send {
+                    to,
+                    msg: PeerMessage::Raft(msg),
+                }),
                 Effect::Persist(op) => self.effects.push(BrokerEffect::Persist(op)),
                 Effect::Sync { sync_id } => self.effects.push(BrokerEffect::Sync { sync_id }),
                 Effect::Apply { entries } => {
@@ -215,5 +248,23 @@ impl Broker {
                 },
             );
         }
+    }
+}
+
+impl ReplicaNode for Broker {
+    fn step(&mut self, now_ms: u64, input: BrokerInput) {
+        Broker::step(self, now_ms, input);
+    }
+    fn take_effects(&mut self) -> Vec<BrokerEffect> {
+        Broker::take_effects(self)
+    }
+    fn next_deadline_ms(&self) -> u64 {
+        self.raft.next_deadline_ms()
+    }
+    fn status(&self) -> Status {
+        self.raft.status()
+    }
+    fn log(&self) -> &[Entry] {
+        self.raft.log()
     }
 }

@@ -11,9 +11,9 @@ use crate::clock::NodeClock;
 use crate::disk::Disk;
 use crate::history::Operation;
 use crate::nemesis::{self, AdminCommand, FailoverFault};
-use crate::scenario::{Scenario, TimedFault};
+use crate::scenario::{Replication, Scenario, TimedFault};
 use crate::workload::{self, WorkloadSpec};
-use broker_core::broker::{Broker, BrokerEffect, ClientId, QueueKey};
+use broker_core::broker::{Broker, BrokerEffect, ClientId, QueueKey, ReplicaNode};
 use broker_core::raft::{self, Role};
 use broker_core::{NodeId, SyncId};
 use observe::{InvariantViolation, Observation, Observer};
@@ -23,12 +23,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+/// A valid scenario that asks for something this build does not simulate.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {what}")]
+pub struct UnsupportedScenario {
+    pub file: String,
+    pub what: String,
+}
+
 /// How long a producer avoids a replica that did not answer in time.
 pub const SUSPECT_US_DEFAULT: u64 = 10_000_000;
 
 /// Everything a run needs, in integer simulated microseconds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorldSpec {
+    pub replication: Replication,
     pub groups: u32,
     pub replicas: u32,
     pub raft: raft::Config,
@@ -47,7 +56,21 @@ pub struct WorldSpec {
 }
 
 impl WorldSpec {
-    /// The world a (validated) scenario describes.
+    /// Refuses what a valid scenario may ask for but this build does not simulate.
+    pub fn check_supported(scenario: &Scenario) -> Result<(), UnsupportedScenario> {
+        if scenario.cluster.replication != Replication::DLedger {
+            return Err(UnsupportedScenario {
+                file: scenario.file_name.clone(),
+                what: format!(
+                    "cluster.replication: {} is not simulated yet (only DLedger is)",
+                    scenario.cluster.replication
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The world a (validated, supported: `check_supported`) scenario describes.
     pub fn from_scenario(scenario: &Scenario) -> WorldSpec {
         let cluster = &scenario.cluster;
         let raft = cluster.raft.to_core_config();
@@ -78,6 +101,7 @@ impl WorldSpec {
             .min(first_fault_us);
         let send_timeout_us = scenario.workload.send_timeout.as_ms() * 1_000;
         WorldSpec {
+            replication: cluster.replication,
             groups: cluster.groups,
             replicas: cluster.replicas,
             latency_us_min: cluster.network.latency.min.as_ms() * 1_000,
@@ -185,7 +209,7 @@ impl World {
         &self,
         node: NodeId,
         inbox: futures::channel::mpsc::UnboundedSender<replica::Event>,
-    ) -> Option<Broker> {
+    ) -> Option<Box<dyn ReplicaNode>> {
         let mut shared = self.lock();
         shared.inboxes[node.0 as usize] = Some(inbox);
         let now_us = shared.now_us();
@@ -195,24 +219,31 @@ impl World {
         let recovered = shared.disks[index].recover();
         let group = self.spec.group_of(node);
         let rng_seed = mix_seed(self.seed, u64::from(node.0), u64::from(incarnation));
-        match Broker::new(
-            self.spec.raft.clone(),
-            node,
-            self.spec.members(group),
-            recovered,
-            rng_seed,
-        ) {
-            Ok(broker) => {
+        let built: Result<Box<dyn ReplicaNode>, String> = match self.spec.replication {
+            Replication::DLedger => Broker::new(
+                self.spec.raft.clone(),
+                node,
+                self.spec.members(group),
+                recovered,
+                rng_seed,
+            )
+            .map(|broker| Box::new(broker) as Box<dyn ReplicaNode>)
+            .map_err(|error| error.to_string()),
+            Replication::SyncMasterSlave | Replication::AsyncMasterSlave => Err(format!(
+                "replication {} is not simulated yet",
+                self.spec.replication
+            )),
+        };
+        match built {
+            Ok(replica) => {
                 tracing::debug!(%node, incarnation, "replica started");
                 shared
                     .observer
-                    .on_start(now_us, node, broker.raft().log(), incarnation > 1);
-                Some(broker)
+                    .on_start(now_us, node, replica.log(), incarnation > 1);
+                Some(replica)
             }
             Err(error) => {
-                shared
-                    .recovery_failures
-                    .push((now_us, node, error.to_string()));
+                shared.recovery_failures.push((now_us, node, error));
                 None
             }
         }
@@ -223,7 +254,7 @@ impl World {
     pub fn after_step(
         &self,
         node: NodeId,
-        broker: &Broker,
+        replica: &dyn ReplicaNode,
         effects: &[BrokerEffect],
     ) -> Vec<(SyncId, Option<u64>, u64)> {
         let mut shared = self.lock();
@@ -242,10 +273,9 @@ impl World {
                 BrokerEffect::Send { .. } | BrokerEffect::Respond { .. } => {}
             }
         }
-        let status = broker.raft().status();
         shared
             .observer
-            .on_status(now_us, status, broker.raft().log());
+            .on_status(now_us, replica.status(), replica.log());
         syncs
     }
 }

@@ -5,7 +5,6 @@ use super::wire::{client_addr, replica_addr, Wire, TAG};
 use super::World;
 use crate::nemesis::AdminCommand;
 use broker_core::broker::{BrokerEffect, BrokerInput};
-use broker_core::raft::Input;
 use broker_core::{NodeId, SyncId};
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -43,7 +42,7 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
         let (now_ms, wait_us) = {
             let shared = world.lock();
             let now_ms = shared.local_ms(node).max(last_local_ms);
-            let deadline_ms = broker.raft().next_deadline_ms();
+            let deadline_ms = broker.next_deadline_ms();
             let local_wait_us = deadline_ms.saturating_sub(now_ms) * 1_000;
             (
                 now_ms,
@@ -71,14 +70,12 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
         };
         just_ticked = matches!(event, Event::Tick);
         let input = match event {
-            Event::Tick => BrokerInput::Raft(Input::Tick),
-            Event::Persisted(sync_id) => BrokerInput::Raft(Input::Persisted { sync_id }),
+            Event::Tick => BrokerInput::Tick,
+            Event::Persisted(sync_id) => BrokerInput::Persisted { sync_id },
             Event::Admin(AdminCommand::TransferLeadership { to }) => {
-                BrokerInput::Raft(Input::TransferLeadership { to })
+                BrokerInput::TransferLeadership { to }
             }
-            Event::Wire(Wire::Raft { from, msg }) => {
-                BrokerInput::Raft(Input::Message { from, msg })
-            }
+            Event::Wire(Wire::Peer { from, msg }) => BrokerInput::Peer { from, msg },
             Event::Wire(Wire::Request {
                 client,
                 request_id,
@@ -102,11 +99,11 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
                 tracing::debug!(%node, "  {}", super::summary::effect(effect));
             }
         }
-        let syncs = world.after_step(node, &broker, &effects);
+        let syncs = world.after_step(node, broker.as_ref(), &effects);
         for effect in effects {
             match effect {
                 BrokerEffect::Send { to, msg } => {
-                    send_datagram(&endpoint, replica_addr(to), Wire::Raft { from: node, msg });
+                    send_datagram(&endpoint, replica_addr(to), Wire::Peer { from: node, msg });
                 }
                 BrokerEffect::Respond {
                     client,

@@ -1,8 +1,7 @@
 //! One-line descriptions of inputs and effects for the replay trace (entries' bytes elided).
 
 use broker_core::broker::{BrokerEffect, BrokerInput, ClientRequest};
-use broker_core::proto::Message;
-use broker_core::raft::Input;
+use broker_core::proto::{HaMessage, Message, PeerMessage};
 use broker_core::store::PersistOp;
 
 pub fn message(msg: &Message) -> String {
@@ -55,17 +54,27 @@ pub fn message(msg: &Message) -> String {
     }
 }
 
+pub fn peer(msg: &PeerMessage) -> String {
+    match msg {
+        PeerMessage::Raft(msg) => message(msg),
+        PeerMessage::Ha(HaMessage::Report { durable_index }) => format!("HaReport {durable_index}"),
+        PeerMessage::Ha(HaMessage::Push {
+            prev_index,
+            entries,
+            master_commit,
+        }) => format!(
+            "HaPush prev {prev_index} entries {} commit {master_commit}",
+            entries.len()
+        ),
+    }
+}
+
 pub fn input(input: &BrokerInput) -> String {
     match input {
-        BrokerInput::Raft(Input::Tick) => "tick".to_string(),
-        BrokerInput::Raft(Input::Message { from, msg }) => format!("recv {from}: {}", message(msg)),
-        BrokerInput::Raft(Input::Persisted { sync_id }) => format!("persisted sync {}", sync_id.0),
-        BrokerInput::Raft(Input::TransferLeadership { to }) => {
-            format!("transfer leadership to {to}")
-        }
-        BrokerInput::Raft(Input::ClientPropose { proposal, .. }) => {
-            format!("propose {}", proposal.0)
-        }
+        BrokerInput::Tick => "tick".to_string(),
+        BrokerInput::Peer { from, msg } => format!("recv {from}: {}", peer(msg)),
+        BrokerInput::Persisted { sync_id } => format!("persisted sync {}", sync_id.0),
+        BrokerInput::TransferLeadership { to } => format!("transfer leadership to {to}"),
         BrokerInput::Client {
             client,
             request_id,
@@ -85,7 +94,7 @@ pub fn input(input: &BrokerInput) -> String {
 
 pub fn effect(effect: &BrokerEffect) -> String {
     match effect {
-        BrokerEffect::Send { to, msg } => format!("send {to}: {}", message(msg)),
+        BrokerEffect::Send { to, msg } => format!("send {to}: {}", peer(msg)),
         BrokerEffect::Persist(PersistOp::HardState(h)) => {
             format!("persist hard state {} vote {:?}", h.term, h.voted_for)
         }

@@ -1,7 +1,7 @@
 //! What travels between simulated nodes: madsim datagrams carrying these values unserialised.
 
 use broker_core::broker::{ClientId, ClientRequest, ClientResponse};
-use broker_core::proto::Message;
+use broker_core::proto::PeerMessage;
 use broker_core::NodeId;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -11,9 +11,9 @@ const PORT: u16 = 9876;
 
 #[derive(Clone, Debug)]
 pub enum Wire {
-    Raft {
+    Peer {
         from: NodeId,
-        msg: Message,
+        msg: PeerMessage,
     },
     Request {
         client: ClientId,
