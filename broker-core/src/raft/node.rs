@@ -85,11 +85,15 @@ pub(super) struct EarlyAppend {
 pub(super) struct FollowerDuty {
     /// This node instance accepted a request of the current leader: a later request that does
     /// not reach our log yet was reordered behind one still on its way (or lost, which the
-    /// leader's resend covers), so it is kept rather than rejected.
+    /// leader's resend covers), so it is only kept. Before that it is kept and rejected (our
+    /// log may lag: the rejection tells the leader where it ends).
     pub(super) leader_verified: bool,
     /// Early requests of the current leader by prev index; at most `inflight_entries_max`
     /// entries in all.
     pub(super) early_appends: BTreeMap<LogIndex, EarlyAppend>,
+    /// The last index of the requests dropped (rejected, not kept) for want of room, until it
+    /// is reported again once our log grows (0: none).
+    pub(super) dropped_through: LogIndex,
     /// Highest index known equal to the current leader's log (verified by prev index/term).
     pub(super) verified_match: LogIndex,
     /// The last match index reported to the current leader.

@@ -4,7 +4,10 @@
 //!
 //! Messages reorder, so responses arrive late and out of order. A rejection is acted on only
 //! when it can still be news: one the follower sent while its log ended at or below what it has
-//! since acknowledged is stale, and while probing, only a hint below the probe moves it.
+//! since acknowledged is stale, and while probing, only a hint below the probe moves it. That a
+//! gap rejection at or below the match index is stale rests on the follower: it keeps the
+//! rejected request (applied once the gap fills) and, if it had to drop one for want of room,
+//! rejects again once its log grows, with a hint beyond its acks (`replication.rs`).
 
 use crate::types::LogIndex;
 
@@ -108,7 +111,8 @@ impl Progress {
     pub(super) fn rejected(&mut self, rejection: Rejection) -> bool {
         let Rejection { hint, .. } = rejection;
         if rejection.is_gap() && hint <= self.match_index {
-            // The follower's log ended at or below what it has acknowledged since.
+            // The follower's log ended at or below what it has acknowledged since, and it kept
+            // the request (a dropped one is rejected again, with a hint beyond its acks).
             return false;
         }
         let retry_from = hint.max(self.match_index.next()).min(self.next_index);

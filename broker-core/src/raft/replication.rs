@@ -2,8 +2,9 @@
 //! acknowledged, commits by counting durable replicas of a current-term entry (§5.4.2), and
 //! steps down without a majority (check quorum). Per follower it pipelines or probes
 //! (`progress.rs`) and ignores stale rejections. The follower checks prev index/term, keeps a
-//! request that arrived before the ones it follows instead of rejecting it, truncates a
-//! conflicting uncommitted suffix, and acknowledges only durable, verified entries.
+//! request that arrived before the ones it follows (rejecting it as well while it has not yet
+//! accepted anything from this leader), truncates a conflicting uncommitted suffix, and
+//! acknowledges only durable, verified entries.
 
 use super::node::{EarlyAppend, LeaderState, Node};
 use super::progress::Rejection;
@@ -42,12 +43,17 @@ impl Node {
         let (prev_index, prev_term) = prev;
         match self.log.term_at(prev_index) {
             None => {
+                let through = LogIndex(prev_index.0 + entries.len() as u64);
                 let early = EarlyAppend {
                     prev_term,
                     entries,
                     leader_commit,
                 };
-                if !self.keep_early_append(prev_index, early) {
+                let kept = self.keep_early_append(prev_index, early);
+                if !kept {
+                    self.duty.dropped_through = self.duty.dropped_through.max(through);
+                }
+                if !kept || !self.duty.leader_verified {
                     self.send_append_rejection(from, self.log.last_index().next());
                 }
             }
@@ -63,15 +69,33 @@ impl Node {
                 self.duty.leader_verified = true;
                 self.accept_entries(prev_index, entries, leader_commit);
                 self.accept_early_appends();
+                self.report_dropped_gap(from);
             }
         }
     }
 
-    /// Keeps a request whose prev index is beyond our log, if this leader's requests reached
-    /// us before (so it was reordered) and there is room. A rejection is sent otherwise: for a
-    /// leader we have not heard yet (new term, or we restarted), it tells where our log ends.
+    /// A request we dropped for want of room still lies beyond our log: reject once more. Our
+    /// first rejection may reach the leader after acks at or beyond its hint, and a leader takes
+    /// such a rejection as stale; this one's hint is beyond every ack sent so far.
+    fn report_dropped_gap(&mut self, leader: NodeId) {
+        let last_index = self.log.last_index();
+        if self.duty.dropped_through > last_index {
+            self.duty.dropped_through = LogIndex(0);
+            self.send_append_rejection(leader, last_index.next());
+        }
+    }
+
+    /// Keeps a request of the current leader whose prev index is beyond our log, if it has
+    /// entries and there is room; it is applied once our log reaches its prev index (it was
+    /// reordered behind one still on its way, or the leader's next probe fills the gap).
+    ///
+    /// Until we have accepted a request of this leader (new term, or we restarted), our log may
+    /// lag: the caller then also rejects, so the leader learns at once where our log ends.
+    /// Keeping matters for that rejection too: the leader takes a gap rejection whose hint it
+    /// has since seen acknowledged as stale (`Progress::rejected`), which holds only if the
+    /// rejected request was not dropped. A request that finds no room is dropped and rejected.
     fn keep_early_append(&mut self, prev_index: LogIndex, early: EarlyAppend) -> bool {
-        if !self.duty.leader_verified || early.entries.is_empty() {
+        if early.entries.is_empty() {
             return false;
         }
         let kept: usize = self

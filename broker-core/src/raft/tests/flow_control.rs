@@ -214,3 +214,196 @@ fn follower_keeps_a_reordered_batch_instead_of_rejecting_it() {
     follower.step(14, persisted(2));
     assert_eq!(vec![send(N1, append_ok(1, 3, 3))], follower.take_effects());
 }
+
+/// Node `id` of 3 restarted with entries 1..=3 of term 1 and hard state term 1 (the state after
+/// the term-1 leader crashed), stepped once at time 0.
+fn survivor_of_term_1(id: NodeId) -> Node {
+    let recovered = RecoveredState {
+        hard_state: HardState {
+            term: Term(1),
+            voted_for: None,
+        },
+        entries: chain(&[1, 1, 1]),
+    };
+    let mut node = node_with(id, 3, recovered);
+    node.step(0, Input::Tick);
+    assert_eq!(Vec::<Effect>::new(), node.take_effects());
+    node
+}
+
+/// Steps `node` at `now` with `Persisted` for every `Sync` it asks for (an instant disk) until
+/// it asks for nothing more; returns the messages it sent, in order.
+fn settle(node: &mut Node, now: u64) -> Vec<(NodeId, Message)> {
+    let mut sent = Vec::new();
+    loop {
+        let effects = node.take_effects();
+        if effects.is_empty() {
+            return sent;
+        }
+        for effect in effects {
+            match effect {
+                Effect::Send { to, msg } => sent.push((to, msg)),
+                Effect::Sync { sync_id } => node.step(now, Input::Persisted { sync_id }),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Node 1 elected leader of term 2 (node 3 is down), with proposals for entries 5 and 6
+/// pipelined behind its noop (4); returns it with its requests to node 2, in sending order.
+fn new_leader_pipelining(now: u64) -> (Node, Vec<Message>) {
+    let mut leader = survivor_of_term_1(N1);
+    leader.step(now, Input::Tick);
+    leader.step(now, msg(N2, granted(2, true)));
+    let mut sent = settle(&mut leader, now);
+    leader.step(now, msg(N2, granted(2, false)));
+    assert_eq!(Role::Leader, leader.status().role);
+    sent.extend(settle(&mut leader, now));
+    propose(&mut leader, now, 2);
+    sent.extend(settle(&mut leader, now));
+    let requests: Vec<Message> = sent
+        .into_iter()
+        .filter(|(to, msg)| *to == N2 && matches!(msg, Message::AppendRequest { .. }))
+        .map(|(_, msg)| msg)
+        .collect();
+    assert_eq!(
+        vec![(3, vec![4]), (4, vec![5]), (5, vec![6])],
+        appends_to(
+            &requests
+                .iter()
+                .map(|msg| send(N2, msg.clone()))
+                .collect::<Vec<_>>(),
+            N2
+        )
+    );
+    (leader, requests)
+}
+
+fn is_rejection(msg: &Message) -> bool {
+    matches!(msg, Message::AppendResponse { success: false, .. })
+}
+
+#[test]
+fn a_new_leader_commits_at_once_when_its_first_requests_overtake_each_other() {
+    // Why (sim leader_crash, seed 171): a follower that had not yet heard from the new leader
+    // got its second request (prev = the noop) before the first (prev = the old log's end). It
+    // rejected and dropped it, then accepted the first and kept the later ones as early
+    // batches; its rejection reached the leader after the ack of the noop, so the leader took
+    // it as stale, and nothing moved until the resend timer (1 s in which no client write
+    // committed). Here the network delivers the requests in that order and each rejection
+    // after the acks sent with it (then, the other way round); the leader must commit both
+    // proposals without a timer.
+    for rejections_first in [false, true] {
+        let now = AFTER_TIMEOUT_MS;
+        let (mut leader, mut requests) = new_leader_pipelining(now);
+        requests.swap(0, 1);
+        let mut follower = survivor_of_term_1(N2);
+        while !requests.is_empty() {
+            let mut responses = Vec::new();
+            for request in requests.drain(..) {
+                follower.step(now, msg(N1, request));
+                responses.extend(settle(&mut follower, now).into_iter().map(|(_, msg)| msg));
+            }
+            responses.sort_by_key(|msg| is_rejection(msg) != rejections_first);
+            for response in responses {
+                leader.step(now, msg(N2, response));
+                requests.extend(
+                    settle(&mut leader, now)
+                        .into_iter()
+                        .filter(|(to, _)| *to == N2)
+                        .map(|(_, msg)| msg),
+                );
+            }
+        }
+        assert_eq!(
+            LogIndex(6),
+            leader.status().commit_index,
+            "rejections first: {rejections_first}"
+        );
+        assert_eq!(LogIndex(6), follower.status().last_index);
+    }
+}
+
+#[test]
+fn a_follower_new_to_the_leader_keeps_a_gap_batch_and_still_reports_its_log_end() {
+    // Why: before a follower has accepted anything from a new leader, a request beyond its log
+    // may be reordered (keep it, or the leader has to resend it) or its log may lag (the leader
+    // must learn where it ends at once, not after a resend timeout): it does both.
+    let mut follower = survivor_of_term_1(N2);
+    let log = chain(&[1, 1, 1]);
+    let fourth = noop(log[2].checksum, 4, 2);
+    let fifth = Entry::new(
+        fourth.checksum,
+        LogIndex(5),
+        Term(2),
+        EntryKind::Normal,
+        vec![5],
+    );
+    follower.step(10, msg(N1, append(2, (4, 2), vec![fifth.clone()], 0)));
+    assert_eq!(
+        vec![hard_state(2, None), send(N1, rejection(2, 4, 3)), sync(1),],
+        follower.take_effects()
+    );
+    follower.step(11, persisted(1));
+    assert_eq!(Vec::<Effect>::new(), follower.take_effects());
+    follower.step(12, msg(N1, append(2, (3, 1), vec![fourth.clone()], 0)));
+    assert_eq!(
+        vec![
+            Effect::Persist(PersistOp::Append {
+                entries: vec![fourth]
+            }),
+            Effect::Persist(PersistOp::Append {
+                entries: vec![fifth]
+            }),
+            sync(2),
+            send(N1, append_ok(2, 3, 5)),
+        ],
+        follower.take_effects()
+    );
+    follower.step(13, persisted(2));
+    assert_eq!(vec![send(N1, append_ok(2, 5, 5))], follower.take_effects());
+}
+
+#[test]
+fn a_follower_that_dropped_a_batch_for_want_of_room_rejects_again_once_its_log_grows() {
+    // Why: the rejection sent when a request finds no room may reach the leader after the
+    // acks for the gap before it, and a leader takes a gap rejection at or below what it has
+    // seen acknowledged as stale: the dropped entries would wait for the resend timer. Once
+    // the gap fills, the follower rejects again with a hint beyond every ack it has sent.
+    let mut follower = fresh_with(N2, 3, small_window());
+    let log = chain(&[1; 11]);
+    follower.step(10, msg(N1, append(1, (0, 0), log[..1].to_vec(), 0)));
+    follower.step(11, persisted(1));
+    assert_eq!(
+        Some(&send(N1, append_ok(1, 1, 1))),
+        follower.take_effects().last()
+    );
+    // Entries 3..=10 fill the room for early batches (inflight_entries_max = 8); 11 is dropped.
+    follower.step(12, msg(N1, append(1, (2, 1), log[2..10].to_vec(), 1)));
+    assert_eq!(Vec::<Effect>::new(), follower.take_effects());
+    follower.step(12, msg(N1, append(1, (10, 1), log[10..].to_vec(), 1)));
+    assert_eq!(vec![send(N1, rejection(1, 2, 1))], follower.take_effects());
+    follower.step(13, msg(N1, append(1, (1, 1), log[1..2].to_vec(), 1)));
+    assert_eq!(
+        vec![
+            Effect::Persist(PersistOp::Append {
+                entries: log[1..2].to_vec()
+            }),
+            Effect::Persist(PersistOp::Append {
+                entries: log[2..10].to_vec()
+            }),
+            send(N1, rejection(1, 11, 10)),
+            sync(2),
+            Effect::Apply {
+                entries: log[..1].to_vec()
+            },
+        ],
+        follower.take_effects()
+    );
+    follower.step(14, persisted(2));
+    assert_eq!(
+        vec![send(N1, append_ok(1, 10, 10))],
+        follower.take_effects()
+    );
+}
