@@ -101,3 +101,21 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         String::from("panic with a non-string payload")
     }
 }
+
+/// Runs one seed on a fresh thread and hands back its whole raw run (history, observations,
+/// failover faults) with its outcome, for plots; Err(panic message) when the seed panicked.
+pub fn run_one_full(
+    spec: Arc<WorldSpec>,
+    seed: u64,
+) -> Result<(SeedOutcome, world::SeedRun), String> {
+    let thread = std::thread::Builder::new()
+        .name(format!("seed-{seed}"))
+        .spawn(move || {
+            let run = world::run_seed(spec.clone(), seed);
+            (verdict::evaluate(&spec, &run), run)
+        })
+        .expect("invariant: the OS can start a thread per seed");
+    thread
+        .join()
+        .map_err(|payload| panic_message(payload.as_ref()))
+}

@@ -1,0 +1,7 @@
+//! The subcommands built on top of `run`: the regression gate, parameter sweeps, and plots.
+//! `cli.rs` holds `run` and `replay`; `main.rs` only parses arguments and maps errors to exit
+//! codes.
+
+pub mod plot;
+pub mod regress;
+pub mod sweep;

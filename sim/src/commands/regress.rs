@@ -1,0 +1,124 @@
+//! `sim regress SCENARIO --baseline FILE`: run the baseline's seeds and compare every failover
+//! percentile and finding count with it (see `report::regress` for what counts as a
+//! regression). Exit 0: nothing regressed; 1: a figure regressed; 2: bad input.
+
+use crate::cli::{default_jobs, load_scenario, run_report};
+use crate::report::regress::{compare, Baseline, FigureVerdict, Tolerance};
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct RegressArgs {
+    /// The scenario file (RON).
+    pub scenario: PathBuf,
+    /// The baseline file, e.g. reports/baselines/leader_crash.ron.
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// How much slower a timing figure may get, relative to the baseline (e.g. 10%, 0.1).
+    #[arg(long, default_value = "10%")]
+    pub tolerance: String,
+    /// ...and in absolute terms: changes up to this never count (tiny figures, e.g. a 0 ms
+    /// stale-leader window, would otherwise regress by "infinitely many" percent).
+    #[arg(long, default_value = "50ms")]
+    pub floor: String,
+    /// Write the baseline from this run instead of comparing (creates the file if missing).
+    #[arg(long)]
+    pub update: bool,
+    /// Run this many seeds from the scenario's first seed instead of the baseline's seeds.
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Seeds run at once (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// More overrides, applied after the ones the baseline records (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Print no progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn regress(args: RegressArgs) -> anyhow::Result<ExitCode> {
+    let tolerance = Tolerance::parse(&args.tolerance, &args.floor)
+        .map_err(anyhow::Error::msg)
+        .context("--tolerance/--floor")?;
+    let baseline = if args.update && !args.baseline.exists() {
+        None
+    } else {
+        Some(Baseline::load(&args.baseline)?)
+    };
+    // What the baseline was measured with, then what the command line adds.
+    let mut overrides: Vec<String> = baseline
+        .iter()
+        .flat_map(|b| b.overrides.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect();
+    overrides.extend(args.overrides.iter().cloned());
+    let scenario = load_scenario(&args.scenario, &overrides)?;
+    if let Some(baseline) = &baseline {
+        anyhow::ensure!(
+            baseline.scenario == scenario.name,
+            "{} is a baseline of scenario {:?}, not {:?}",
+            args.baseline.display(),
+            baseline.scenario,
+            scenario.name
+        );
+    }
+    let seeds: Vec<u64> = match (args.seeds, &baseline) {
+        (Some(count), _) => (scenario.seeds.first..scenario.seeds.first + count).collect(),
+        (None, Some(baseline)) => baseline.seeds.clone(),
+        (None, None) => scenario.seeds.iter().collect(),
+    };
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let started = std::time::Instant::now();
+    let report = run_report(&scenario, &seeds, jobs, !args.quiet);
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "scenario {} ({}, hash {}), {} seeds in {wall:.1} s wall",
+        report.scenario,
+        report.scenario_file,
+        report.scenario_hash,
+        seeds.len()
+    );
+    if args.update {
+        let fresh = Baseline::from_report(&report);
+        fresh
+            .save(&args.baseline)
+            .with_context(|| format!("writing {}", args.baseline.display()))?;
+        println!("{}", crate::report::stages_table(&report));
+        println!(
+            "baseline written: {} ({} seeds, findings {:?})",
+            args.baseline.display(),
+            fresh.seeds.len(),
+            fresh.findings_by_kind
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let baseline = baseline.expect("invariant: without --update the baseline was loaded");
+    let comparison = compare(&baseline, &report, tolerance);
+    println!(
+        "compared with {} (tolerance {} and at least {} slower per timing figure; counts exact):",
+        args.baseline.display(),
+        args.tolerance,
+        args.floor
+    );
+    println!("{}", comparison.table());
+    for note in &comparison.notes {
+        println!("note: {note}");
+    }
+    let regressed = comparison.count(FigureVerdict::Regressed);
+    let improved = comparison.count(FigureVerdict::Improved);
+    if regressed > 0 {
+        println!(
+            "REGRESSION: {regressed} figure(s) worse than the baseline ({improved} improved). If the change is intended: \
+             cargo run --release -p sim -- regress {} --baseline {} --update",
+            args.scenario.display(),
+            args.baseline.display()
+        );
+        Ok(ExitCode::from(1))
+    } else {
+        println!("no regression ({improved} figure(s) improved)");
+        Ok(ExitCode::SUCCESS)
+    }
+}
