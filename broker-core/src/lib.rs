@@ -4,6 +4,7 @@
 //! `take_effects()`. No async, no sockets, no clocks, no global RNG.
 
 pub mod broker;
+pub mod master_slave;
 pub mod proto;
 pub mod raft;
 pub mod store;

@@ -76,15 +76,22 @@ impl Message {
     }
 }
 
-/// Classic master–slave replication (RocketMQ's HAService): no terms, no elections.
+/// Classic master–slave replication (RocketMQ's HAService): no terms, no elections. The master
+/// is authoritative; the chained checksum lets both sides tell where a slave's log stops
+/// agreeing with the master's (see `master_slave` for the protocol).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HaMessage {
-    /// Slave → master: the highest index the slave has durably stored (HAConnection's report of
-    /// its max offset). The master pushes from the next index.
-    Report { durable_index: LogIndex },
-    /// Master → slave: entries following `prev_index`, and the master's commit index.
+    /// Slave → master (HAClient's offset report, sent every `slave_report_interval_ms` and after
+    /// every fsync): the slave's log up to `index` is durable, and its entry at `index` has
+    /// `checksum` (0 at index 0). `index` is the slave's durable index, or lower while the slave
+    /// is looking for the point where it agrees with the master.
+    Report { index: LogIndex, checksum: u32 },
+    /// Master → slave (HAConnection's transfer): `entries` follow the master's entry at
+    /// `prev_index`, whose checksum is `prev_checksum`; `master_commit` is what the master has
+    /// acknowledged to clients.
     Push {
         prev_index: LogIndex,
+        prev_checksum: u32,
         entries: Vec<Entry>,
         master_commit: LogIndex,
     },

@@ -1,3 +1,5 @@
+use super::protocol::{ClientResponse, QueueKey, StoredMessage};
+use crate::store::{Entry, EntryKind};
 use crate::types::LogIndex;
 
 /// RocketMQ's ConsumeQueue for one (topic, queue): committed messages in queue-offset order.
@@ -47,5 +49,73 @@ impl ConsumeQueue {
             .iter()
             .map(|(_, id)| id.clone())
             .collect()
+    }
+}
+
+impl ConsumeQueue {
+    /// Drops every message stored at log index `from` or later (a master–slave slave cutting a
+    /// suffix its master no longer has). DLedger mode never calls this: it dispatches only
+    /// committed entries, which are never truncated.
+    pub fn truncate_from(&mut self, from: LogIndex) {
+        let keep = self.messages.partition_point(|(index, _)| *index < from);
+        self.messages.truncate(keep);
+    }
+
+    /// Up to `max` msg ids from `offset`, stopping before the first message stored above
+    /// `up_to` (a reader that may see only entries up to a commit index).
+    pub fn read_up_to(&self, offset: u64, max: u32, up_to: LogIndex) -> Vec<String> {
+        let visible = self.messages.partition_point(|(index, _)| *index <= up_to);
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(visible);
+        let end = start.saturating_add(max as usize).min(visible);
+        self.messages[start..end]
+            .iter()
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+}
+
+/// Every ConsumeQueue of one replica: dispatches CommitLog entries to their (topic, queue).
+/// Shared by DLedger mode (dispatch after commit) and master–slave mode (dispatch after the
+/// local write on a master, after the durable write on a slave).
+#[derive(Clone, Debug, Default)]
+pub struct ConsumeQueues {
+    queues: std::collections::BTreeMap<QueueKey, ConsumeQueue>,
+}
+
+impl ConsumeQueues {
+    /// Dispatches one entry; returns the message's queue and queue offset (None for a Noop).
+    pub fn dispatch(&mut self, entry: &Entry) -> Option<(QueueKey, u64)> {
+        if entry.kind != EntryKind::Normal {
+            return None;
+        }
+        let message = StoredMessage::decode(&entry.data)
+            .expect("invariant: every Normal entry is a StoredMessage");
+        let offset = self
+            .queues
+            .entry(message.queue.clone())
+            .or_default()
+            .dispatch(entry.index, message.msg_id);
+        Some((message.queue, offset))
+    }
+
+    pub fn get(&self, key: &QueueKey) -> Option<&ConsumeQueue> {
+        self.queues.get(key)
+    }
+
+    /// Drops every message stored at log index `from` or later, in every queue.
+    pub fn truncate_from(&mut self, from: LogIndex) {
+        for queue in self.queues.values_mut() {
+            queue.truncate_from(from);
+        }
+    }
+
+    /// A pull: up to `max` msg ids of `queue` from `offset`, none stored above `up_to`.
+    pub fn pull(&self, queue: &QueueKey, offset: u64, max: u32, up_to: LogIndex) -> ClientResponse {
+        let msg_ids = self
+            .queues
+            .get(queue)
+            .map(|q| q.read_up_to(offset, max, up_to))
+            .unwrap_or_default();
+        ClientResponse::Pulled { offset, msg_ids }
     }
 }

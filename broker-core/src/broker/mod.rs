@@ -5,12 +5,12 @@
 mod consume_queue;
 pub mod protocol;
 
-pub use consume_queue::ConsumeQueue;
+pub use consume_queue::{ConsumeQueue, ConsumeQueues};
 pub use protocol::{ClientRequest, ClientResponse, QueueKey, StoredMessage};
 
 use crate::proto::PeerMessage;
 use crate::raft::{self, Effect, Input, Node, ProposeOutcome, RecoveryError, Role, Status};
-use crate::store::{Entry, EntryKind, PersistOp, RecoveredState};
+use crate::store::{Entry, PersistOp, RecoveredState};
 use crate::types::{LogIndex, NodeId, ProposalId, SyncId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -71,7 +71,7 @@ pub trait ReplicaNode {
 /// A broker replica of one group in DLedger mode.
 pub struct Broker {
     raft: Node,
-    queues: BTreeMap<QueueKey, ConsumeQueue>,
+    queues: ConsumeQueues,
     /// Sends proposed and not yet answered, by proposal.
     proposals: BTreeMap<ProposalId, (ClientId, u64)>,
     /// Sends known committed at an index not yet applied here.
@@ -90,7 +90,7 @@ impl Broker {
     ) -> Result<Broker, RecoveryError> {
         Ok(Broker {
             raft: Node::new(config, id, members, recovered, rng_seed)?,
-            queues: BTreeMap::new(),
+            queues: ConsumeQueues::default(),
             proposals: BTreeMap::new(),
             committed_unapplied: BTreeMap::new(),
             next_proposal: 0,
@@ -159,12 +159,7 @@ impl Broker {
                 leader_hint: status.leader,
             };
         }
-        let msg_ids = self
-            .queues
-            .get(queue)
-            .map(|q| q.read(offset, max))
-            .unwrap_or_default();
-        ClientResponse::Pulled { offset, msg_ids }
+        self.queues.pull(queue, offset, max, status.applied_index)
     }
 
     fn respond(&mut self, client: ClientId, request_id: u64, response: ClientResponse) {
@@ -186,15 +181,8 @@ impl Broker {
                 Effect::Persist(op) => self.effects.push(BrokerEffect::Persist(op)),
                 Effect::Sync { sync_id } => self.effects.push(BrokerEffect::Sync { sync_id }),
                 Effect::Apply { entries } => {
-                    for entry in entries {
-                        if entry.kind == EntryKind::Normal {
-                            let message = StoredMessage::decode(&entry.data)
-                                .expect("invariant: every Normal entry is a StoredMessage");
-                            self.queues
-                                .entry(message.queue)
-                                .or_default()
-                                .dispatch(entry.index, message.msg_id);
-                        }
+                    for entry in &entries {
+                        self.queues.dispatch(entry);
                     }
                 }
                 Effect::Reply { proposal, outcome } => self.on_reply(proposal, outcome),

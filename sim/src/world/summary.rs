@@ -57,11 +57,14 @@ pub fn message(msg: &Message) -> String {
 pub fn peer(msg: &PeerMessage) -> String {
     match msg {
         PeerMessage::Raft(msg) => message(msg),
-        PeerMessage::Ha(HaMessage::Report { durable_index }) => format!("HaReport {durable_index}"),
+        PeerMessage::Ha(HaMessage::Report { index, checksum }) => {
+            format!("HaReport {index} crc {checksum:08x}")
+        }
         PeerMessage::Ha(HaMessage::Push {
             prev_index,
             entries,
             master_commit,
+            ..
         }) => format!(
             "HaPush prev {prev_index} entries {} commit {master_commit}",
             entries.len()
