@@ -1,0 +1,172 @@
+//! The regression gate through the `sim` binary: CI trusts its exit code, so a slower
+//! failover must exit 1 with a table naming the figure, an unchanged run must exit 0, and the
+//! files it compares must be byte-identical from run to run.
+
+use sim::report::regress::Baseline;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A 3-seed baseline of scenarios/leader_crash.ron, small enough for the test suite.
+const BASELINE: &str = "sim/tests/data/baselines/leader_crash_3_seeds.ron";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn sim(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("the sim binary runs");
+    (
+        output
+            .status
+            .code()
+            .expect("sim exits, it is not killed by a signal"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hasim-regress-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The table row of `figure`, e.g. "detect p99 (ms)".
+fn row<'a>(stdout: &'a str, figure: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|line| line.contains(&format!(" {figure} ")))
+        .unwrap_or_else(|| panic!("no row {figure:?} in:\n{stdout}"))
+}
+
+// The same code, scenario and seeds must not trip the gate, or CI would fail on every run.
+#[test]
+fn unchanged_run_exits_0() {
+    let (code, stdout, stderr) = sim(&[
+        "regress",
+        "scenarios/leader_crash.ron",
+        "--baseline",
+        BASELINE,
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("no regression"), "{stdout}");
+    assert!(
+        row(&stdout, "client p99 (ms)").contains("same"),
+        "an identical run gives identical figures:\n{stdout}"
+    );
+}
+
+// A longer heartbeat (2 s -> 3 s) delays detection by 3 missed heartbeats: the gate must
+// catch it, exit 1, and say which figure moved.
+#[test]
+fn slower_heartbeat_in_a_copy_exits_1_naming_the_figure() {
+    let original = std::fs::read_to_string(workspace().join("scenarios/leader_crash.ron"))
+        .expect("the stock scenario exists");
+    let slower = original.replace(r#"heartbeat_interval: "2s""#, r#"heartbeat_interval: "3s""#);
+    assert_ne!(
+        slower, original,
+        "the scenario sets the heartbeat explicitly"
+    );
+    let path = temp_dir("slower").join("leader_crash.ron");
+    std::fs::write(&path, slower).expect("temp scenario");
+    let path = path.display().to_string();
+    let (code, stdout, stderr) = sim(&["regress", &path, "--baseline", BASELINE, "--quiet"]);
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for figure in ["detect p99 (ms)", "elect p50 (ms)", "client p99 (ms)"] {
+        assert!(row(&stdout, figure).contains("REGRESSED"), "{stdout}");
+    }
+    assert!(stdout.contains("REGRESSION:"), "{stdout}");
+    assert!(stdout.contains("the scenario file differs"), "{stdout}");
+}
+
+// `--update` writes a baseline a later run compares clean against, byte for byte the same
+// each time (no wall-clock data), and it round-trips through the file format.
+#[test]
+fn update_writes_a_deterministic_baseline() {
+    let dir = temp_dir("update");
+    let first = dir.join("first.ron").display().to_string();
+    let second = dir.join("second.ron").display().to_string();
+    for path in [&first, &second] {
+        let (code, stdout, stderr) = sim(&[
+            "regress",
+            "scenarios/leader_isolated.ron",
+            "--baseline",
+            path,
+            "--update",
+            "--seeds",
+            "2",
+            "--quiet",
+        ]);
+        assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    }
+    let bytes = |p: &str| std::fs::read(p).expect("baseline written");
+    assert_eq!(bytes(&first), bytes(&second));
+    let baseline = Baseline::load(Path::new(&first)).expect("the baseline parses");
+    assert_eq!(baseline.scenario, "leader_isolated");
+    assert_eq!(baseline.seeds, vec![1, 2]);
+    let (code, stdout, _) = sim(&[
+        "regress",
+        "scenarios/leader_isolated.ron",
+        "--baseline",
+        &first,
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+// Report files are what people diff and archive: two runs must write the same bytes, and the
+// file must name the scenario, its hash and its seeds.
+#[test]
+fn report_files_are_byte_identical_across_runs() {
+    let mut texts = Vec::new();
+    for name in ["a", "b"] {
+        let out = temp_dir(&format!("report-{name}"));
+        let out_arg = out.display().to_string();
+        let (code, stdout, stderr) = sim(&[
+            "run",
+            "scenarios/leader_crash.ron",
+            "--seeds",
+            "2",
+            "--quiet",
+            "--out",
+            &out_arg,
+        ]);
+        assert!(
+            code == 0 || code == 1,
+            "stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        let read = |file: &str| {
+            std::fs::read_to_string(out.join("leader_crash").join(file)).expect("report written")
+        };
+        texts.push((read("report.ron"), read("report.json")));
+    }
+    assert_eq!(texts[0], texts[1]);
+    let ron = &texts[0].0;
+    for needle in [
+        "scenario: \"leader_crash\"",
+        "scenario_hash:",
+        "per_seed:",
+        "p99_us:",
+    ] {
+        assert!(ron.contains(needle), "{needle} missing from report.ron");
+    }
+}
+
+// A baseline for a different scenario is bad input (exit 2), never a silent comparison.
+#[test]
+fn baseline_of_another_scenario_exits_2() {
+    let (code, _, stderr) = sim(&[
+        "regress",
+        "scenarios/leader_isolated.ron",
+        "--baseline",
+        BASELINE,
+        "--quiet",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("leader_crash"), "{stderr}");
+}
