@@ -578,7 +578,8 @@ pub fn sweep_svg(title: &str, x_desc: &str, points: &[SweepPoint]) -> Result<Str
         .map(millis)
         .fold(1.0, f64::max)
         * 1.15;
-    let x_count = points.len().max(1) as i32;
+    // `(0..n).into_segmented()` has a segment per value of 0..=n: stop one short.
+    let x_last = points.len().max(1) as i32 - 1;
     let palette = [BLUE, RED, GREEN, ORANGE, PURPLE, BLACK];
     let mut svg = String::new();
     {
@@ -589,7 +590,7 @@ pub fn sweep_svg(title: &str, x_desc: &str, points: &[SweepPoint]) -> Result<Str
             .margin(15)
             .x_label_area_size(50)
             .y_label_area_size(70)
-            .build_cartesian_2d((0..x_count).into_segmented(), 0f64..y_max)?;
+            .build_cartesian_2d((0..x_last).into_segmented(), 0f64..y_max)?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
@@ -624,10 +625,13 @@ pub fn sweep_svg(title: &str, x_desc: &str, points: &[SweepPoint]) -> Result<Str
                 line.iter()
                     .map(|p| Circle::new(p.clone(), 4, colour.filled())),
             )?;
-            chart.draw_series(
-                line.iter()
-                    .map(|p| Text::new(format!("  {:.0}", p.1), p.clone(), (FONT, 12))),
-            )?;
+            // Values next to the p99 lines only: the others would print over each other.
+            if name.contains("p99") {
+                chart.draw_series(
+                    line.iter()
+                        .map(|p| Text::new(format!("  {:.0}", p.1), p.clone(), (FONT, 13))),
+                )?;
+            }
         }
         chart
             .configure_series_labels()
