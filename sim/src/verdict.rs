@@ -1,15 +1,15 @@
 //! Turns one seed's raw run into its outcome: failover timelines, findings, counts.
 
-use crate::check::oracles::{self, FinalState, SafetyViolation};
+use crate::check::oracles::{self, FinalState, SafetyViolation, Sighting};
 use crate::check::{self, CheckOptions, CheckReport, Verdict};
 use crate::history::{OpOutcome, Operation};
 use crate::metrics::{self, FailoverTimeline};
 use crate::workload::history_queue_name;
-use crate::world::observe::{AppliedEntry, InvariantViolation};
+use crate::world::observe::{AppliedEntry, InvariantViolation, LostWrites};
 use crate::world::{SeedRun, WorldSpec};
 use broker_core::NodeId;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Something wrong that a seed showed. Safety findings first, then liveness.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +73,10 @@ pub struct SeedOutcome {
     pub settle_us: Vec<Option<u64>>,
     pub check: CheckSummary,
     pub findings: Vec<Finding>,
+    /// Master–slave: masters that restarted with fewer entries than they had acknowledged:
+    /// the explanation of this seed's lost acknowledged sends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_writes: Vec<LostWrites>,
     /// A self-contained HTML timeline of the first non-linearizable queue, if any.
     #[serde(skip)]
     pub html: Option<String>,
@@ -103,6 +107,7 @@ impl SeedOutcome {
             settle_us: Vec::new(),
             check: CheckSummary::default(),
             findings: vec![Finding::Panic { message }],
+            lost_writes: Vec::new(),
             html: None,
         }
     }
@@ -144,14 +149,25 @@ pub fn evaluate(spec: &WorldSpec, run: &SeedRun) -> SeedOutcome {
         }
     }));
     let finals = final_state(spec, &run.final_logs);
-    findings.extend(
-        oracles::check(&run.history, &finals)
-            .into_iter()
-            .map(|violation| Finding::Safety {
-                kind: safety_kind(&violation).to_string(),
-                detail: format!("{violation:?}"),
-            }),
-    );
+    let violations = oracles::check(&run.history, &finals);
+    let lost_ops: BTreeSet<usize> = violations
+        .iter()
+        .filter_map(|violation| match violation {
+            SafetyViolation::LostAcknowledgedSend { op, .. } => Some(*op),
+            _ => None,
+        })
+        .collect();
+    findings.extend(violations.into_iter().map(|violation| {
+        Finding::Safety {
+            kind: if reuses_lost_offset(&violation, &lost_ops) {
+                LOST_ACKED_OFFSET_REUSED
+            } else {
+                safety_kind(&violation)
+            }
+            .to_string(),
+            detail: format!("{violation:?}"),
+        }
+    }));
     let report = check::check_log(&run.history, Some(&finals.committed), &seed_check_options());
     for part in report.failing_parts() {
         findings.push(Finding::NotLinearizable {
@@ -183,6 +199,7 @@ pub fn evaluate(spec: &WorldSpec, run: &SeedRun) -> SeedOutcome {
         settle_us: run.settle_us.clone(),
         check: check_summary(&report),
         findings,
+        lost_writes: run.lost_writes.clone(),
         html: check::html::render_report_html(&report),
     }
 }
@@ -240,6 +257,20 @@ fn final_state(spec: &WorldSpec, final_logs: &[Vec<AppliedEntry>]) -> FinalState
             .extend(queue_contents(group, &final_logs[most_advanced.0 as usize]));
     }
     finals
+}
+
+/// The kind of an offset conflict that is a consequence of a lost acknowledged send: the lost
+/// message's queue offset was given to a later send (a master–slave master that lost its
+/// unflushed tail reuses those offsets). Counted with the loss that explains it, not apart.
+pub const LOST_ACKED_OFFSET_REUSED: &str = "lost_acked_offset_reused";
+
+fn reuses_lost_offset(violation: &SafetyViolation, lost_ops: &BTreeSet<usize>) -> bool {
+    let lost =
+        |sighting: &Sighting| matches!(sighting, Sighting::Ack { op } if lost_ops.contains(op));
+    match violation {
+        SafetyViolation::OffsetConflict { first, second, .. } => lost(first) || lost(second),
+        _ => false,
+    }
 }
 
 fn safety_kind(violation: &SafetyViolation) -> &'static str {

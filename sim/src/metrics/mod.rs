@@ -5,6 +5,11 @@
 //! - commit: a leader of such a term commits its first entry of that term;
 //! - client: the first send to that group invoked at or after `t0` is acknowledged.
 //!
+//! Master–slave groups have no election: a master crash is still a failover fault (the group
+//! lost its only writer), but detect / elect / commit are never reached (no replica campaigns,
+//! and the restarted master keeps the constant term), and client measures how long until sends
+//! succeed again, i.e. the master's downtime plus the clients' back-off.
+//!
 //! `stale_leader_window`: how long the old leader still believed it led after the new leader was
 //! elected; `stale_leader_commits`: commit advances the old leader made in that window.
 

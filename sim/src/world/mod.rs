@@ -14,6 +14,7 @@ use crate::nemesis::{self, AdminCommand, FailoverFault};
 use crate::scenario::{Replication, Scenario, TimedFault};
 use crate::workload::{self, WorkloadSpec};
 use broker_core::broker::{Broker, BrokerEffect, ClientId, QueueKey, ReplicaNode};
+use broker_core::master_slave::{self, MasterSlaveBroker};
 use broker_core::raft::{self, Role};
 use broker_core::{NodeId, SyncId};
 use observe::{InvariantViolation, Observation, Observer};
@@ -57,17 +58,28 @@ pub struct WorldSpec {
 
 impl WorldSpec {
     /// Refuses what a valid scenario may ask for but this build does not simulate.
+    /// Every replication mode is simulated now; kept as the place for future refusals.
     pub fn check_supported(scenario: &Scenario) -> Result<(), UnsupportedScenario> {
-        if scenario.cluster.replication != Replication::DLedger {
-            return Err(UnsupportedScenario {
-                file: scenario.file_name.clone(),
-                what: format!(
-                    "cluster.replication: {} is not simulated yet (only DLedger is)",
-                    scenario.cluster.replication
-                ),
-            });
+        match scenario.cluster.replication {
+            Replication::DLedger | Replication::SyncMasterSlave | Replication::AsyncMasterSlave => {
+                Ok(())
+            }
         }
-        Ok(())
+    }
+
+    /// The master–slave replica config of this world (None in DLedger mode). Flush is
+    /// ASYNC_FLUSH, RocketMQ's default `flushDiskType` (scenarios have no flush field yet).
+    pub fn master_slave_config(&self) -> Option<master_slave::Config> {
+        let replication = match self.replication {
+            Replication::DLedger => return None,
+            Replication::SyncMasterSlave => master_slave::ReplicationMode::Sync,
+            Replication::AsyncMasterSlave => master_slave::ReplicationMode::Async,
+        };
+        Some(master_slave::Config::with_replication(replication))
+    }
+
+    pub fn is_master_slave(&self) -> bool {
+        self.replication != Replication::DLedger
     }
 
     /// The world a (validated, supported: `check_supported`) scenario describes.
@@ -229,10 +241,16 @@ impl World {
             )
             .map(|broker| Box::new(broker) as Box<dyn ReplicaNode>)
             .map_err(|error| error.to_string()),
-            Replication::SyncMasterSlave | Replication::AsyncMasterSlave => Err(format!(
-                "replication {} is not simulated yet",
-                self.spec.replication
-            )),
+            Replication::SyncMasterSlave | Replication::AsyncMasterSlave => MasterSlaveBroker::new(
+                self.spec
+                    .master_slave_config()
+                    .expect("invariant: a master-slave replication mode"),
+                node,
+                self.spec.members(group),
+                recovered,
+            )
+            .map(|broker| Box::new(broker) as Box<dyn ReplicaNode>)
+            .map_err(|error| error.to_string()),
         };
         match built {
             Ok(replica) => {
@@ -298,6 +316,8 @@ pub struct SeedRun {
     pub violations: Vec<(u64, InvariantViolation)>,
     pub recovery_failures: Vec<(u64, NodeId, String)>,
     pub failover_faults: Vec<FailoverFault>,
+    /// Master–slave: masters that restarted with fewer entries than they had acknowledged.
+    pub lost_writes: Vec<observe::LostWrites>,
     /// Per group: µs from heal to convergence, or None when it did not converge in time.
     pub settle_us: Vec<Option<u64>>,
     /// Per replica: the applied (committed) log at the end.
@@ -327,7 +347,11 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
         incarnations: vec![0; replicas as usize],
         down: vec![false; replicas as usize],
         paused: vec![false; replicas as usize],
-        observer: Observer::new(spec.groups, spec.replicas),
+        observer: if spec.is_master_slave() {
+            Observer::new_master_slave(spec.groups, spec.replicas)
+        } else {
+            Observer::new(spec.groups, spec.replicas)
+        },
         history: Vec::new(),
         recovery_failures: Vec::new(),
         inboxes: vec![None; replicas as usize],
@@ -394,6 +418,7 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
         violations: std::mem::take(&mut shared.observer.violations),
         recovery_failures: std::mem::take(&mut shared.recovery_failures),
         failover_faults,
+        lost_writes: std::mem::take(&mut shared.observer.lost_writes),
         settle_us,
         final_logs,
         trace_hash: shared.observer.trace_hash(),

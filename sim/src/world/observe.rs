@@ -6,6 +6,15 @@
 //! - Leader Completeness (§5.4): a new leader's log holds every entry committed so far.
 //! - State Machine Safety (§5.4.3): no two replicas apply different entries at one index.
 //! - Committed entries are never lost: the cluster's committed prefix only grows.
+//!
+//! Master–slave groups (`Observer::new_master_slave`) have no terms or elections: Election
+//! Safety, Log Matching (every entry has term 1, so a restarted master's new entry at a reused
+//! index would "match" the old one's term) and Leader Completeness are Raft properties and are
+//! not checked. State Machine Safety stays, except across a master that restarted with fewer
+//! entries than the group had committed: that loss is recorded as `LostWrites` (the report's
+//! explanation of lost acknowledged sends) and the committed prefix restarts from what the
+//! master kept. The end-of-run oracles (lost acknowledged sends, offset conflicts, replica
+//! divergence) apply to every mode.
 
 use broker_core::broker::StoredMessage;
 use broker_core::raft::{Role, Status};
@@ -66,6 +75,18 @@ pub enum InvariantViolation {
     StateMachineSafety { index: LogIndex, node: NodeId },
 }
 
+/// A master–slave master restarted with fewer entries than its group had committed (it
+/// acknowledged writes that never reached its disk, ASYNC_FLUSH + power loss): entries
+/// `recovered_index + 1 ..= committed_index` are gone from it, and it will reuse those indexes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostWrites {
+    pub at_us: u64,
+    pub group: u32,
+    pub master: NodeId,
+    pub recovered_index: LogIndex,
+    pub committed_index: LogIndex,
+}
+
 /// An entry a replica applied, as the final checks need it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedEntry {
@@ -96,6 +117,9 @@ pub struct Observer {
     /// Per group: (term, checksum) of each entry some replica applied.
     committed: Vec<Vec<(Term, u32)>>,
     trace: Fnv64,
+    /// Master–slave mode: no Raft-only checks; masters' lost writes recorded instead.
+    master_slave: bool,
+    pub lost_writes: Vec<LostWrites>,
 }
 
 impl Observer {
@@ -116,7 +140,23 @@ impl Observer {
             leaders: BTreeMap::new(),
             committed: vec![Vec::new(); groups as usize],
             trace: Fnv64::new(),
+            master_slave: false,
+            lost_writes: Vec::new(),
         }
+    }
+
+    /// An observer for master–slave groups (see the module doc for what it checks).
+    pub fn new_master_slave(groups: u32, replicas: u32) -> Observer {
+        Observer {
+            master_slave: true,
+            ..Observer::new(groups, replicas)
+        }
+    }
+
+    /// Master–slave: the master of a group is its first replica (RocketMQ brokerId 0).
+    fn is_group_master(&self, node: NodeId) -> bool {
+        let group = self.views[node.0 as usize].group;
+        self.views.iter().position(|view| view.group == group) == Some(node.0 as usize)
     }
 
     pub fn record(&mut self, at_us: u64, node: NodeId, kind: ObservedKind) {
@@ -141,8 +181,20 @@ impl Observer {
         view.applied.clear();
         view.status = None;
         view.up = true;
+        let group = view.group;
         if restarted {
             self.record(at_us, node, ObservedKind::Restarted);
+        }
+        let committed = self.committed[group as usize].len();
+        if self.master_slave && self.is_group_master(node) && log.len() < committed {
+            self.lost_writes.push(LostWrites {
+                at_us,
+                group,
+                master: node,
+                recovered_index: LogIndex(log.len() as u64),
+                committed_index: LogIndex(committed as u64),
+            });
+            self.committed[group as usize].truncate(log.len());
         }
     }
 
@@ -159,7 +211,10 @@ impl Observer {
             PersistOp::HardState(_) => {}
             PersistOp::TruncateFrom { from } => {
                 let keep = from.0.saturating_sub(1) as usize;
-                self.views[node.0 as usize].log.truncate(keep);
+                let view = &mut self.views[node.0 as usize];
+                view.log.truncate(keep);
+                // Only a master–slave slave cuts applied entries (its master lost them).
+                view.applied.truncate(keep);
             }
             PersistOp::Append { entries } => {
                 for entry in entries {
@@ -177,6 +232,9 @@ impl Observer {
     }
 
     fn check_log_matching(&mut self, at_us: u64, node: NodeId, entry: &Entry) {
+        if self.master_slave {
+            return;
+        }
         let group = self.views[node.0 as usize].group;
         let position = (entry.index.0 - 1) as usize;
         let conflict = self.views.iter().enumerate().find(|(other, view)| {
@@ -239,6 +297,9 @@ impl Observer {
     }
 
     fn on_new_leader(&mut self, at_us: u64, group: u32, status: &Status) {
+        if self.master_slave {
+            return; // one fixed master, no terms: Election Safety and Leader Completeness are Raft's
+        }
         match self.leaders.get(&(group, status.term)) {
             Some(first) if *first != status.id => self.violations.push((
                 at_us,
