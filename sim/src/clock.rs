@@ -30,6 +30,14 @@ impl NodeClock {
         self.anchor_global_us = global_us;
     }
 
+    /// A step change: from now on local time reads what it read a moment ago plus `delta_us`
+    /// (drift unchanged). The adapter never lets the core see local time go back: after a
+    /// backward jump the core's clock stands still until local time has caught up.
+    pub fn jump(&mut self, global_us: u64, delta_us: i64) {
+        self.anchor_local_us = self.local_us(global_us) + delta_us;
+        self.anchor_global_us = global_us;
+    }
+
     /// From now on, local time runs `drift_ppm` faster (negative: slower) than true time.
     pub fn set_drift(&mut self, global_us: u64, drift_ppm: i64) {
         assert!(
@@ -81,6 +89,20 @@ mod tests {
         assert_eq!(clock.global_delay_us(1_100_000), 1_000_000);
         clock.resync(4_000_000);
         assert_eq!(clock.local_us(4_500_000), 4_500_000);
+    }
+
+    // A jump steps local time from where it is, keeping the drift; resync undoes it.
+    #[test]
+    fn jump_steps_from_the_current_reading() {
+        let mut clock = NodeClock::default();
+        clock.set_drift(0, 100_000);
+        clock.jump(1_000_000, -5_000_000);
+        assert_eq!(clock.local_us(1_000_000), 1_100_000 - 5_000_000);
+        assert_eq!(clock.local_us(2_000_000), 1_100_000 - 5_000_000 + 1_100_000);
+        clock.jump(2_000_000, 5_000_000);
+        assert_eq!(clock.local_us(2_000_000), 2_200_000);
+        clock.resync(3_000_000);
+        assert_eq!(clock.local_us(3_000_000), 3_000_000);
     }
 
     // A slow clock makes local timers take longer in true time.

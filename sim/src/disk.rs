@@ -11,8 +11,11 @@ pub struct Disk {
     /// Writes not yet synced, oldest first; the first has sequence number `pending_first_seq`.
     pending: VecDeque<PersistOp>,
     pending_first_seq: u64,
-    /// One fsync at a time: the next completes no earlier than this (simulated µs).
+    /// One fsync at a time: the last one scheduled completes then (simulated µs)...
     busy_until_us: u64,
+    /// ...and starts then. A sync asked for before it starts joins it (group commit), so at
+    /// most one fsync waits behind the running one however many syncs are asked for.
+    last_start_us: u64,
     pub fsync_latency_us: u64,
 }
 
@@ -35,7 +38,13 @@ impl Disk {
     pub fn start_sync(&mut self, now_us: u64) -> (Option<u64>, u64) {
         let upto = (!self.pending.is_empty())
             .then(|| self.pending_first_seq + self.pending.len() as u64 - 1);
-        let complete_at = self.busy_until_us.max(now_us) + self.fsync_latency_us;
+        if self.last_start_us > now_us {
+            // The queued fsync has not started: it will cover these writes too.
+            return (upto, self.busy_until_us);
+        }
+        let start = self.busy_until_us.max(now_us);
+        let complete_at = start + self.fsync_latency_us;
+        self.last_start_us = start;
         self.busy_until_us = complete_at;
         (upto, complete_at)
     }
@@ -59,6 +68,36 @@ impl Disk {
         }
         self.pending_first_seq = 0;
         self.busy_until_us = 0;
+        self.last_start_us = 0;
+    }
+
+    /// A power loss that tears the last surviving write: the first `surviving_writes` pending
+    /// writes reach the platter, and the last log entry they appended is corrupted (its
+    /// checksum flipped), as a half-written sector would leave it. Only unsynced data is ever
+    /// corrupted. Returns the index of the corrupted entry, if a surviving append left one.
+    pub fn crash_torn(&mut self, surviving_writes: usize) -> Option<u64> {
+        let survivors: Vec<PersistOp> = self.pending.drain(..).take(surviving_writes).collect();
+        let mut last_appended = None;
+        for op in survivors {
+            match &op {
+                PersistOp::Append { entries } => {
+                    last_appended = entries.last().map(|e| e.index.0);
+                }
+                PersistOp::TruncateFrom { from } => {
+                    last_appended = last_appended.filter(|index| *index < from.0);
+                }
+                PersistOp::HardState(_) => {}
+            }
+            apply(&mut self.durable, op);
+        }
+        self.pending_first_seq = 0;
+        self.busy_until_us = 0;
+        self.last_start_us = 0;
+        let index = last_appended?;
+        let position = usize::try_from(index - 1).expect("invariant: log indexes fit in usize");
+        let entry = self.durable.entries.get_mut(position)?;
+        entry.checksum ^= 0xA5A5_A5A5;
+        Some(index)
     }
 
     /// The number of writes a crash now would drop.
@@ -140,6 +179,30 @@ mod tests {
         assert_eq!(recovered.entries, vec![entry(1)]);
     }
 
+    // A torn tail corrupts the last entry the surviving prefix appended, and nothing synced.
+    #[test]
+    fn torn_tail_corrupts_the_last_surviving_append() {
+        let mut disk = Disk::new(1_000);
+        disk.write(PersistOp::Append {
+            entries: vec![entry(1)],
+        });
+        disk.start_sync(0);
+        disk.complete_sync(0);
+        for i in 2..=4 {
+            disk.write(PersistOp::Append {
+                entries: vec![entry(i)],
+            });
+        }
+        assert_eq!(disk.crash_torn(2), Some(3));
+        let recovered = disk.recover();
+        assert_eq!(recovered.entries.len(), 3);
+        assert_eq!(recovered.entries[0], entry(1));
+        assert_eq!(recovered.entries[1], entry(2));
+        assert_ne!(recovered.entries[2].checksum, entry(3).checksum);
+        // Nothing unsynced: nothing to tear.
+        assert_eq!(disk.crash_torn(5), None);
+    }
+
     // A torn write keeps a prefix of the pending writes; fsyncs queue behind each other.
     #[test]
     fn torn_write_keeps_a_prefix_and_fsyncs_serialise() {
@@ -152,6 +215,9 @@ mod tests {
         let (_, first) = disk.start_sync(0);
         let (_, second) = disk.start_sync(0);
         assert_eq!((first, second), (1_000, 2_000));
+        // A third, asked for before the second started, joins it (group commit).
+        let (_, third) = disk.start_sync(500);
+        assert_eq!(third, 2_000);
         disk.crash(2);
         assert_eq!(disk.recover().entries.len(), 2);
         disk.write(PersistOp::TruncateFrom { from: LogIndex(2) });

@@ -77,6 +77,9 @@ pub struct SeedOutcome {
     /// the explanation of this seed's lost acknowledged sends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lost_writes: Vec<LostWrites>,
+    /// The faults a `Random` swarm drew for this seed (`nemesis::swarm`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub swarm: Vec<crate::nemesis::swarm::SwarmDraw>,
     /// A self-contained HTML timeline of the first non-linearizable queue, if any.
     #[serde(skip)]
     pub html: Option<String>,
@@ -108,6 +111,7 @@ impl SeedOutcome {
             check: CheckSummary::default(),
             findings: vec![Finding::Panic { message }],
             lost_writes: Vec::new(),
+            swarm: Vec::new(),
             html: None,
         }
     }
@@ -200,6 +204,7 @@ pub fn evaluate(spec: &WorldSpec, run: &SeedRun) -> SeedOutcome {
         check: check_summary(&report),
         findings,
         lost_writes: run.lost_writes.clone(),
+        swarm: run.swarm.clone(),
         html: check::html::render_report_html(&report),
     }
 }

@@ -78,6 +78,12 @@ pub struct Broker {
     committed_unapplied: BTreeMap<LogIndex, (ClientId, u64)>,
     next_proposal: u64,
     effects: Vec<BrokerEffect>,
+    /// Test-only, deliberately broken: answer SEND_OK as soon as the leader appends a send,
+    /// before it commits (the simulator's scenarios must catch this). Never set it otherwise.
+    #[doc(hidden)]
+    pub unsafe_ack_before_commit: bool,
+    /// Proposals already answered by `unsafe_ack_before_commit`.
+    acked_early: std::collections::BTreeSet<ProposalId>,
 }
 
 impl Broker {
@@ -95,6 +101,8 @@ impl Broker {
             committed_unapplied: BTreeMap::new(),
             next_proposal: 0,
             effects: Vec::new(),
+            unsafe_ack_before_commit: false,
+            acked_early: std::collections::BTreeSet::new(),
         })
     }
 
@@ -132,9 +140,17 @@ impl Broker {
                 let proposal = ProposalId(self.next_proposal);
                 self.next_proposal += 1;
                 self.proposals.insert(proposal, (client, request_id));
-                let data = StoredMessage { queue, msg_id }.encode();
+                let data = StoredMessage {
+                    queue: queue.clone(),
+                    msg_id,
+                }
+                .encode();
+                let appended_before = self.raft.log().len();
                 self.raft
                     .step(now_ms, Input::ClientPropose { proposal, data });
+                if self.unsafe_ack_before_commit && self.raft.log().len() > appended_before {
+                    self.ack_early(proposal, client, request_id, &queue);
+                }
             }
             BrokerInput::Client {
                 client,
@@ -191,11 +207,44 @@ impl Broker {
         self.answer_applied();
     }
 
+    /// The broken path of `unsafe_ack_before_commit`: SEND_OK with the queue offset the entry
+    /// would get if it commits.
+    fn ack_early(
+        &mut self,
+        proposal: ProposalId,
+        client: ClientId,
+        request_id: u64,
+        queue: &QueueKey,
+    ) {
+        let log = self.raft.log();
+        let applied = usize::try_from(self.raft.status().applied_index.0)
+            .expect("invariant: log indexes fit in usize");
+        let unapplied_before = log[applied.min(log.len() - 1)..log.len() - 1]
+            .iter()
+            .filter_map(|entry| StoredMessage::decode(&entry.data))
+            .filter(|message| &message.queue == queue)
+            .count() as u64;
+        let queue_offset = self.queues.get(queue).map_or(0, ConsumeQueue::len) + unapplied_before;
+        let log_index = log[log.len() - 1].index;
+        self.acked_early.insert(proposal);
+        self.respond(
+            client,
+            request_id,
+            ClientResponse::SendOk {
+                queue_offset,
+                log_index,
+            },
+        );
+    }
+
     fn on_reply(&mut self, proposal: ProposalId, outcome: ProposeOutcome) {
         let (client, request_id) = self
             .proposals
             .remove(&proposal)
             .expect("invariant: the node replies once to each proposal the broker made");
+        if self.acked_early.remove(&proposal) {
+            return;
+        }
         let response = match outcome {
             ProposeOutcome::Committed { index, .. } => {
                 self.committed_unapplied.insert(index, (client, request_id));

@@ -4,12 +4,25 @@
 //! cache); `CrashLosingUnsynced` is a power loss: unsynced writes are gone, except a random
 //! prefix that may survive as a torn tail.
 //!
+//! `CrashTornTail` goes one further: at least one unsynced append survives and its last entry
+//! is corrupted, so recovery must find it with the chained checksum and cut it off.
+//!
+//! Network faults madsim has (clogs, whole-network latency and loss) go through `NetSim`;
+//! those it lacks (per-link latency and loss, duplication) through our send path
+//! ([`network`]). Clock faults change the node's [`crate::clock::NodeClock`]; the adapter
+//! feeds the core a clamped, monotonic reading of it. `Random` swarms are expanded by
+//! [`swarm`] before the run.
+//!
 //! Failover is measured from every fault after which a group's leader can no longer exchange
 //! messages with a majority of its group (down, paused, isolated, partitioned, one-way cut),
 //! whatever the fault's kind.
 
+pub mod network;
+pub mod swarm;
+
 use crate::scenario::{Fault, Target};
 use crate::world::observe::ObservedKind;
+use crate::world::wire::replica_addr;
 use crate::world::{mix_seed, World};
 use broker_core::raft::Role;
 use broker_core::{NodeId, Term};
@@ -20,6 +33,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,12 +63,19 @@ pub struct Nemesis {
     clogged_links: BTreeSet<(u32, u32)>,
     failovers: Vec<FailoverFault>,
     applied: usize,
+    /// Per replica: bumped by a clock resync, which ends any strobe running on that clock.
+    clock_epochs: Arc<Vec<AtomicU64>>,
 }
 
 impl Nemesis {
     pub fn new(world: Arc<World>, handle: Handle, nodes: Vec<NodeHandle>) -> Nemesis {
         // Its own stream, so workload changes do not move the fault schedule.
         let rng = ChaCha8Rng::seed_from_u64(mix_seed(world.seed, 0x4E45_4D45_5349_5300, 0));
+        let clock_epochs = Arc::new(
+            (0..world.spec.replica_count())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        );
         Nemesis {
             world,
             handle,
@@ -64,6 +85,7 @@ impl Nemesis {
             clogged_links: BTreeSet::new(),
             failovers: Vec::new(),
             applied: 0,
+            clock_epochs,
         }
     }
 
@@ -71,7 +93,8 @@ impl Nemesis {
         self.failovers
     }
 
-    pub fn apply(&mut self, fault: &Fault) {
+    /// Carries out the fault; returns the nodes its targets resolved to.
+    pub fn apply(&mut self, fault: &Fault) -> Vec<NodeId> {
         let index = self.applied;
         self.applied += 1;
         let effective_before: Vec<Option<(NodeId, Term)>> = (0..self.world.spec.groups)
@@ -93,6 +116,7 @@ impl Nemesis {
                 });
             }
         }
+        nodes
     }
 
     /// Does what the fault says; returns the nodes it resolved to.
@@ -102,6 +126,7 @@ impl Nemesis {
             Fault::CrashLosingUnsynced(target) => {
                 self.for_each(target, |n, node| n.crash(node, true))
             }
+            Fault::CrashTornTail(target) => self.for_each(target, Nemesis::crash_torn),
             Fault::Restart(target) => self.for_each(target, Nemesis::restart),
             Fault::Pause { target, length } => {
                 let for_us = length.as_ms() * 1_000;
@@ -152,6 +177,27 @@ impl Nemesis {
                     shared.clocks[node.0 as usize].set_offset(now, offset_us);
                 })
             }
+            Fault::ClockJump { target, by } => {
+                let by_us = by.as_ms() * 1_000;
+                self.for_each(target, |n, node| {
+                    let mut shared = n.world.lock();
+                    let now = shared.now_us();
+                    shared.clocks[node.0 as usize].jump(now, by_us);
+                })
+            }
+            Fault::ClockStrobe {
+                target,
+                delta,
+                period,
+                length,
+            } => {
+                let (delta_us, period_us) = (delta.as_ms() * 1_000, period.as_ms() * 1_000);
+                let length_us = length.as_ms() * 1_000;
+                self.for_each(target, |n, node| {
+                    n.strobe(node, delta_us, period_us, length_us)
+                })
+            }
+            Fault::ClockResync(target) => self.for_each(target, Nemesis::resync_clock),
             Fault::ClockDrift { target, ppm } => self.for_each(target, |n, node| {
                 let mut shared = n.world.lock();
                 let now = shared.now_us();
@@ -162,6 +208,22 @@ impl Nemesis {
                 self.for_each(target, |n, node| {
                     n.world.lock().disks[node.0 as usize].fsync_latency_us = fsync_us;
                 })
+            }
+            Fault::LinkLatency { from, to, min, max } => {
+                let (min_us, max_us) = (min.as_ms() * 1_000, max.as_ms() * 1_000);
+                self.for_each_link(from, to, |a, b| {
+                    network::set_link_latency(a, b, min_us, max_us)
+                })
+            }
+            Fault::LinkLoss { from, to, ppm } => {
+                self.for_each_link(from, to, |a, b| network::set_link_loss(a, b, *ppm))
+            }
+            Fault::Duplicate { ppm } => {
+                network::set_duplicate_ppm(*ppm);
+                Vec::new()
+            }
+            Fault::Random { .. } => {
+                unreachable!("invariant: swarm entries are expanded by nemesis::swarm::Timeline")
             }
             Fault::TransferLeader { group, to } => {
                 let Some((leader, _)) = self.current_leader(*group) else {
@@ -181,6 +243,7 @@ impl Nemesis {
     /// crashed nodes return.
     pub fn heal_all(&mut self) {
         self.heal_network();
+        network::reset();
         let latency = self.world.spec.latency_us_min..self.world.spec.latency_us_max;
         let loss = f64::from(self.world.spec.loss_ppm) / 1_000_000.0;
         self.net().update_config(|config| {
@@ -190,10 +253,9 @@ impl Nemesis {
         });
         for n in 0..self.world.spec.replica_count() {
             let node = NodeId(n);
+            self.resync_clock(node);
             let (down, paused) = {
                 let mut shared = self.world.lock();
-                let now = shared.now_us();
-                shared.clocks[n as usize].resync(now);
                 shared.disks[n as usize].fsync_latency_us = self.world.spec.fsync_us;
                 (shared.down[n as usize], shared.paused[n as usize])
             };
@@ -218,6 +280,65 @@ impl Nemesis {
         nodes
     }
 
+    /// Every directed link from a `from` node to a `to` node, by replica address.
+    fn for_each_link(
+        &mut self,
+        from: &Target,
+        to: &Target,
+        mut action: impl FnMut(std::net::IpAddr, std::net::IpAddr),
+    ) -> Vec<NodeId> {
+        let sources = self.resolve(from);
+        let targets = self.resolve(to);
+        for a in &sources {
+            for b in targets.iter().filter(|b| *b != a) {
+                action(replica_addr(*a).ip(), replica_addr(*b).ip());
+            }
+        }
+        sources.into_iter().chain(targets).collect()
+    }
+
+    fn resync_clock(&mut self, node: NodeId) {
+        self.clock_epochs[node.0 as usize].fetch_add(1, Ordering::Relaxed);
+        let mut shared = self.world.lock();
+        let now = shared.now_us();
+        shared.clocks[node.0 as usize].resync(now);
+    }
+
+    /// Jepsen's strobe: jump by +delta now, then every period the other way, until `length_us`
+    /// has passed; the clock ends where it started. A resync of the node ends it early.
+    fn strobe(&mut self, node: NodeId, delta_us: u64, period_us: u64, length_us: u64) {
+        let epochs = self.clock_epochs.clone();
+        let epoch = epochs[node.0 as usize].load(Ordering::Relaxed);
+        let world = self.world.clone();
+        let delta_us =
+            i64::try_from(delta_us).expect("invariant: validated clock deltas are small");
+        let jump = move |delta: i64| -> bool {
+            if epochs[node.0 as usize].load(Ordering::Relaxed) != epoch {
+                return false;
+            }
+            let mut shared = world.lock();
+            let now = shared.now_us();
+            shared.clocks[node.0 as usize].jump(now, delta);
+            true
+        };
+        jump(delta_us);
+        madsim::task::spawn(async move {
+            let mut ahead = true;
+            let mut elapsed_us = 0;
+            while elapsed_us + period_us <= length_us {
+                madsim::time::sleep(Duration::from_micros(period_us)).await;
+                elapsed_us += period_us;
+                if !jump(if ahead { -delta_us } else { delta_us }) {
+                    return;
+                }
+                ahead = !ahead;
+            }
+            if ahead {
+                jump(-delta_us);
+            }
+        });
+    }
+
     fn net(&self) -> Arc<NetSim> {
         madsim::plugin::simulator::<NetSim>()
     }
@@ -236,6 +357,30 @@ impl Nemesis {
             disk.pending_writes()
         };
         disk.crash(surviving);
+        shared.down[node.0 as usize] = true;
+        shared.paused[node.0 as usize] = false;
+        shared.inboxes[node.0 as usize] = None;
+        shared.observer.on_down(now, node);
+    }
+
+    /// A power loss that tears the tail: at least one unsynced write survives, and the last
+    /// entry the survivors appended is corrupted (`Disk::crash_torn`).
+    fn crash_torn(&mut self, node: NodeId) {
+        let mut shared = self.world.lock();
+        if shared.down[node.0 as usize] {
+            return;
+        }
+        self.handle.kill(self.nodes[node.0 as usize].id());
+        let now = shared.now_us();
+        let disk = &mut shared.disks[node.0 as usize];
+        let pending = disk.pending_writes();
+        let surviving = if pending == 0 {
+            0
+        } else {
+            self.rng.gen_range(1..=pending)
+        };
+        let corrupted = disk.crash_torn(surviving);
+        tracing::info!(%node, pending, surviving, ?corrupted, "torn tail");
         shared.down[node.0 as usize] = true;
         shared.paused[node.0 as usize] = false;
         shared.inboxes[node.0 as usize] = None;
@@ -337,6 +482,7 @@ impl Nemesis {
     }
 
     fn heal_network(&mut self) {
+        network::clear_links();
         let net = self.net();
         for n in std::mem::take(&mut self.isolated) {
             net.unclog_node(self.nodes[n as usize].id());

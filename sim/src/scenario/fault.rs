@@ -1,7 +1,7 @@
 //! The fault timeline: what happens, to whom, and when. Targets are symbolic (`Leader(group:
 //! 0)`); the runner resolves them to nodes when the fault fires.
 
-use super::duration::{Millis, SignedMillis};
+use super::duration::{Millis, MillisRange, SignedMillis};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -73,6 +73,10 @@ pub enum Fault {
     /// Kill the node and drop every unsynced write (power loss); a random prefix of them may
     /// survive as a torn tail, which recovery must detect and cut off.
     CrashLosingUnsynced(Target),
+    /// `CrashLosingUnsynced`, and at least one unsynced append survives with its last entry
+    /// corrupted (a flipped checksum): recovery must detect it with the chained checksum and
+    /// cut it off.
+    CrashTornTail(Target),
     /// Bring crashed nodes back (`Restart(AllCrashed)` or a node).
     Restart(Target),
     /// Freeze the node (no timers, no receives) for a while, then let it resume as if
@@ -93,12 +97,27 @@ pub enum Fault {
     Bridge { group: u32 },
     /// Jepsen's majorities ring on one group of 5: every node sees a different majority.
     MajoritiesRing { group: u32 },
-    /// Undo every partition, isolation and one-way cut.
+    /// Undo every partition, isolation and one-way cut, and clear every per-link latency and
+    /// loss (`LinkLatency`, `LinkLoss`). Whole-network settings and duplication stay.
     Heal,
     /// Set the whole network's one-way delay range from now on.
     Latency { min: Millis, max: Millis },
     /// Set the whole network's message loss from now on.
     Loss { ppm: u32 },
+    /// Add a delay drawn from `min..=max` to every message from `from` to `to` (one
+    /// direction), on top of the network's own, until `Heal`.
+    LinkLatency {
+        from: Target,
+        to: Target,
+        min: Millis,
+        max: Millis,
+    },
+    /// Drop this share of the messages from `from` to `to` (one direction) until `Heal`.
+    LinkLoss { from: Target, to: Target, ppm: u32 },
+    /// Deliver this share of replica-to-replica messages twice (each copy with its own
+    /// latency, so they may also reorder), from now on; `Duplicate(ppm: 0)` stops it.
+    /// Client traffic is not duplicated: RocketMQ clients talk over TCP.
+    Duplicate { ppm: u32 },
     /// Set the node's clock offset from true time: `ClockOffset(target: Node(1), offset:
     /// "+300ms")`. A negative change makes its clock stand still until true time catches up
     /// (local clocks never run backwards).
@@ -108,10 +127,87 @@ pub enum Fault {
     },
     /// Set the node's clock rate error in ppm: +100 runs 100 µs fast per second.
     ClockDrift { target: Target, ppm: i32 },
+    /// Step the node's clock by `by` from where it reads now: `ClockJump(target: Leader(group:
+    /// 0), by: "-10s")`. The core sees a monotonic clock (the adapter clamps it), so a backward
+    /// jump freezes its timers until local time has caught up again, and a forward jump makes
+    /// every timer that falls inside the jump fire at once.
+    ClockJump { target: Target, by: SignedMillis },
+    /// Jepsen's clock strobe: for `for`, every `period` the node's clock jumps by `+delta`,
+    /// then back by `-delta`, and so on; it ends where it started.
+    ClockStrobe {
+        target: Target,
+        delta: Millis,
+        period: Millis,
+        #[serde(rename = "for")]
+        length: Millis,
+    },
+    /// Put the node's clock back on true time: no offset, no drift, no strobe.
+    ClockResync(Target),
     /// Make the node's fsyncs take this long from now on.
     SlowDisk { target: Target, fsync: Millis },
     /// Ask the group's leader to hand leadership to `to`.
     TransferLeader { group: u32, to: Target },
+    /// Seeded swarm faults, from `at` to the end of the fault phase: `Random(kinds: [Crash,
+    /// Partition, ClockJump], every: ("2s", "10s"), for: ("1s", "8s"))`. Per seed, which kind
+    /// fires, when, on whom, with what parameters and for how long is drawn from a ChaCha
+    /// stream of the run seed alone (`nemesis::swarm`); each drawn fault is undone after its
+    /// `for` (crash → restart, partition → heal, clock → resync...).
+    Random {
+        kinds: Vec<FaultKind>,
+        every: MillisRange,
+        #[serde(rename = "for")]
+        length: MillisRange,
+    },
+}
+
+/// The fault kinds a `Random` swarm may draw from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum FaultKind {
+    Crash,
+    CrashLosingUnsynced,
+    CrashTornTail,
+    Pause,
+    Isolate,
+    Partition,
+    OneWay,
+    Bridge,
+    MajoritiesRing,
+    Latency,
+    Loss,
+    LinkLatency,
+    LinkLoss,
+    Duplicate,
+    ClockOffset,
+    ClockDrift,
+    ClockJump,
+    ClockStrobe,
+    SlowDisk,
+    TransferLeader,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 20] = [
+        FaultKind::Crash,
+        FaultKind::CrashLosingUnsynced,
+        FaultKind::CrashTornTail,
+        FaultKind::Pause,
+        FaultKind::Isolate,
+        FaultKind::Partition,
+        FaultKind::OneWay,
+        FaultKind::Bridge,
+        FaultKind::MajoritiesRing,
+        FaultKind::Latency,
+        FaultKind::Loss,
+        FaultKind::LinkLatency,
+        FaultKind::LinkLoss,
+        FaultKind::Duplicate,
+        FaultKind::ClockOffset,
+        FaultKind::ClockDrift,
+        FaultKind::ClockJump,
+        FaultKind::ClockStrobe,
+        FaultKind::SlowDisk,
+        FaultKind::TransferLeader,
+    ];
 }
 
 impl Fault {
@@ -120,6 +216,7 @@ impl Fault {
         match self {
             Fault::Crash(_) => "Crash",
             Fault::CrashLosingUnsynced(_) => "CrashLosingUnsynced",
+            Fault::CrashTornTail(_) => "CrashTornTail",
             Fault::Restart(_) => "Restart",
             Fault::Pause { .. } => "Pause",
             Fault::Isolate(_) => "Isolate",
@@ -130,6 +227,13 @@ impl Fault {
             Fault::Heal => "Heal",
             Fault::Latency { .. } => "Latency",
             Fault::Loss { .. } => "Loss",
+            Fault::LinkLatency { .. } => "LinkLatency",
+            Fault::LinkLoss { .. } => "LinkLoss",
+            Fault::Duplicate { .. } => "Duplicate",
+            Fault::ClockJump { .. } => "ClockJump",
+            Fault::ClockStrobe { .. } => "ClockStrobe",
+            Fault::ClockResync(_) => "ClockResync",
+            Fault::Random { .. } => "Random",
             Fault::ClockOffset { .. } => "ClockOffset",
             Fault::ClockDrift { .. } => "ClockDrift",
             Fault::SlowDisk { .. } => "SlowDisk",
@@ -143,20 +247,28 @@ impl Fault {
         match *self {
             Fault::Crash(target)
             | Fault::CrashLosingUnsynced(target)
+            | Fault::CrashTornTail(target)
+            | Fault::ClockResync(target)
             | Fault::Restart(target)
             | Fault::Isolate(target) => vec![("0", target)],
             Fault::Pause { target, .. }
             | Fault::ClockOffset { target, .. }
             | Fault::ClockDrift { target, .. }
+            | Fault::ClockJump { target, .. }
+            | Fault::ClockStrobe { target, .. }
             | Fault::SlowDisk { target, .. } => vec![("target", target)],
-            Fault::OneWay { from, to } => vec![("from", from), ("to", to)],
+            Fault::OneWay { from, to }
+            | Fault::LinkLatency { from, to, .. }
+            | Fault::LinkLoss { from, to, .. } => vec![("from", from), ("to", to)],
             Fault::TransferLeader { to, .. } => vec![("to", to)],
             Fault::Partition(_)
             | Fault::Bridge { .. }
             | Fault::MajoritiesRing { .. }
             | Fault::Heal
             | Fault::Latency { .. }
-            | Fault::Loss { .. } => Vec::new(),
+            | Fault::Loss { .. }
+            | Fault::Duplicate { .. }
+            | Fault::Random { .. } => Vec::new(),
         }
     }
 }

@@ -52,11 +52,11 @@ mod tests;
 
 pub use duration::{parse_millis, parse_signed_millis, Millis, MillisRange, SignedMillis};
 pub use error::{Location, ScenarioError, EXIT_CODE_BAD_INPUT};
-pub use fault::{Fault, Target, TimedFault};
+pub use fault::{Fault, FaultKind, Target, TimedFault};
 pub use overrides::OVERRIDE_KEYS;
 pub use schema::{
-    Cluster, DiskSettings, Expect, NetworkSettings, RaftSettings, Replication, Scenario, Seeds,
-    SourceHash, Topic, Workload,
+    Broken, Cluster, DiskSettings, Expect, NetworkSettings, RaftSettings, Replication, Scenario,
+    Seeds, SourceHash, Topic, Workload,
 };
 pub use validate::*;
 

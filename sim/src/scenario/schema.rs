@@ -77,6 +77,27 @@ pub struct Cluster {
     pub network: NetworkSettings,
     #[serde(default)]
     pub disk: DiskSettings,
+    /// Test-only: run a deliberately broken broker, to show the checks catch it.
+    #[doc(hidden)]
+    #[serde(default, skip_serializing_if = "Broken::is_off")]
+    pub broken: Broken,
+}
+
+/// A deliberately broken broker (test-only; `cluster.broken`).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Broken {
+    /// The real broker.
+    #[default]
+    Off,
+    /// SEND_OK as soon as the leader appends, before the send commits.
+    AckBeforeCommit,
+}
+
+impl Broken {
+    pub fn is_off(&self) -> bool {
+        *self == Broken::Off
+    }
 }
 
 fn default_groups() -> u32 {

@@ -2,7 +2,7 @@
 //! about with the same path the source map records, so the error can point at it.
 
 use super::duration::{Millis, MillisRange};
-use super::fault::{Fault, Target, TimedFault};
+use super::fault::{Fault, FaultKind, Target, TimedFault};
 use super::schema::{Cluster, Scenario, Workload};
 use std::collections::BTreeSet;
 
@@ -26,6 +26,8 @@ pub const SEND_RATE_PER_SECOND_MAX: u32 = 100_000;
 pub const TOPICS_MAX: usize = 64;
 pub const QUEUES_PER_TOPIC_MAX: u32 = 1024;
 pub const FAULTS_MAX: usize = 10_000;
+/// The shortest gap a `Random` swarm may draw between two faults.
+pub const SWARM_EVERY_MS_MIN: u64 = 100;
 /// Scenario and topic names: used in report file names.
 pub const NAME_BYTES_MAX: usize = 64;
 
@@ -263,11 +265,51 @@ fn validate_fault(path: &str, fault: &Fault, cluster: &Cluster) -> Check {
     match fault {
         Fault::Pause { length, .. } => millis_in(&format!("{path}.for"), *length, 1, TIMING_MS_MAX),
         Fault::Partition(sides) => validate_partition(&format!("{path}.0"), sides, cluster),
-        Fault::OneWay { from, to } => ensure(
-            !matches!((from, to), (Target::Node(a), Target::Node(b)) if a == b),
-            &format!("{path}.to"),
-            || "a node cannot be cut off from itself".to_string(),
+        Fault::OneWay { from, to } => not_self_link(path, *from, *to),
+        Fault::LinkLatency { from, to, min, max } => {
+            not_self_link(path, *from, *to)?;
+            range_in(
+                &format!("{path}.min"),
+                MillisRange {
+                    min: *min,
+                    max: *max,
+                },
+                LATENCY_MS_MAX,
+            )
+        }
+        Fault::LinkLoss { from, to, ppm } => {
+            not_self_link(path, *from, *to)?;
+            count_in(&format!("{path}.ppm"), (*ppm).into(), 0, PPM_MAX.into())
+        }
+        Fault::Duplicate { ppm } => {
+            count_in(&format!("{path}.ppm"), (*ppm).into(), 0, PPM_MAX.into())
+        }
+        Fault::ClockJump { by, .. } => millis_in(
+            &format!("{path}.by"),
+            by.magnitude(),
+            0,
+            CLOCK_OFFSET_MS_MAX,
         ),
+        Fault::ClockStrobe {
+            delta,
+            period,
+            length,
+            ..
+        } => {
+            millis_in(&format!("{path}.delta"), *delta, 1, CLOCK_OFFSET_MS_MAX)?;
+            millis_in(&format!("{path}.period"), *period, 1, TIMING_MS_MAX)?;
+            millis_in(
+                &format!("{path}.for"),
+                *length,
+                period.0,
+                RUN_DURATION_MS_MAX,
+            )
+        }
+        Fault::Random {
+            kinds,
+            every,
+            length,
+        } => validate_random(path, kinds, *every, *length, cluster),
         Fault::Bridge { group } => group_ok(&format!("{path}.group"), *group, cluster),
         Fault::MajoritiesRing { group } => {
             group_ok(&format!("{path}.group"), *group, cluster)?;
@@ -307,10 +349,59 @@ fn validate_fault(path: &str, fault: &Fault, cluster: &Cluster) -> Check {
         }
         Fault::Crash(_)
         | Fault::CrashLosingUnsynced(_)
+        | Fault::CrashTornTail(_)
+        | Fault::ClockResync(_)
         | Fault::Restart(_)
         | Fault::Isolate(_)
         | Fault::Heal => Ok(()),
     }
+}
+
+fn not_self_link(path: &str, from: Target, to: Target) -> Check {
+    ensure(
+        !matches!((from, to), (Target::Node(a), Target::Node(b)) if a == b),
+        &format!("{path}.to"),
+        || "a node's link to itself cannot be cut, slowed or lossy".to_string(),
+    )
+}
+
+fn validate_random(
+    path: &str,
+    kinds: &[FaultKind],
+    every: MillisRange,
+    length: MillisRange,
+    cluster: &Cluster,
+) -> Check {
+    let kinds_path = format!("{path}.kinds");
+    ensure(!kinds.is_empty(), &kinds_path, || {
+        "a swarm needs at least one fault kind".to_string()
+    })?;
+    let mut seen = BTreeSet::new();
+    for (index, kind) in kinds.iter().enumerate() {
+        let kind_path = format!("{kinds_path}[{index}]");
+        ensure(seen.insert(*kind), &kind_path, || {
+            format!("{kind:?} is listed twice")
+        })?;
+        ensure(
+            *kind != FaultKind::MajoritiesRing || cluster.replicas == 5,
+            &kind_path,
+            || {
+                format!(
+                    "MajoritiesRing needs 5 replicas; the cluster has {}",
+                    cluster.replicas
+                )
+            },
+        )?;
+    }
+    range_in(&format!("{path}.every"), every, TIMING_MS_MAX)?;
+    millis_in(
+        &format!("{path}.every.0"),
+        every.min,
+        SWARM_EVERY_MS_MIN,
+        TIMING_MS_MAX,
+    )?;
+    range_in(&format!("{path}.for"), length, TIMING_MS_MAX)?;
+    millis_in(&format!("{path}.for.0"), length.min, 1, TIMING_MS_MAX)
 }
 
 fn group_ok(path: &str, group: u32, cluster: &Cluster) -> Check {

@@ -11,7 +11,7 @@ use crate::clock::NodeClock;
 use crate::disk::Disk;
 use crate::history::Operation;
 use crate::nemesis::{self, AdminCommand, FailoverFault};
-use crate::scenario::{Replication, Scenario, TimedFault};
+use crate::scenario::{Broken, Replication, Scenario, TimedFault};
 use crate::workload::{self, WorkloadSpec};
 use broker_core::broker::{Broker, BrokerEffect, ClientId, QueueKey, ReplicaNode};
 use broker_core::master_slave::{self, MasterSlaveBroker};
@@ -54,6 +54,9 @@ pub struct WorldSpec {
     pub settle_max_us: u64,
     pub workload: WorkloadSpec,
     pub faults: Vec<TimedFault>,
+    /// Test-only: a deliberately broken broker.
+    #[serde(default)]
+    pub broken: Broken,
 }
 
 impl WorldSpec {
@@ -135,6 +138,7 @@ impl WorldSpec {
                 suspect_us: SUSPECT_US_DEFAULT.max(send_timeout_us),
             },
             faults: scenario.faults.clone(),
+            broken: cluster.broken,
             raft,
         }
     }
@@ -239,7 +243,10 @@ impl World {
                 recovered,
                 rng_seed,
             )
-            .map(|broker| Box::new(broker) as Box<dyn ReplicaNode>)
+            .map(|mut broker| {
+                broker.unsafe_ack_before_commit = self.spec.broken == Broken::AckBeforeCommit;
+                Box::new(broker) as Box<dyn ReplicaNode>
+            })
             .map_err(|error| error.to_string()),
             Replication::SyncMasterSlave | Replication::AsyncMasterSlave => MasterSlaveBroker::new(
                 self.spec
@@ -324,6 +331,8 @@ pub struct SeedRun {
     pub final_logs: Vec<Vec<observe::AppliedEntry>>,
     pub trace_hash: u64,
     pub end_us: u64,
+    /// The faults a `Random` swarm drew for this seed, in time order.
+    pub swarm: Vec<nemesis::swarm::SwarmDraw>,
 }
 
 /// Runs one seed in a fresh madsim runtime on the current thread (call on a fresh OS thread).
@@ -339,6 +348,7 @@ pub fn run_seed(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
 async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
     let handle = madsim::runtime::Handle::current();
     let time = madsim::time::TimeHandle::current();
+    nemesis::network::reset();
     let replicas = spec.replica_count();
     let shared = Shared {
         time: time.clone(),
@@ -388,9 +398,29 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
     }
 
     let mut nemesis = nemesis::Nemesis::new(world.clone(), handle.clone(), replica_nodes);
-    for timed in &spec.faults {
-        sleep_until(&world, timed.at.as_ms() * 1_000).await;
-        nemesis.apply(&timed.fault);
+    let mut timeline = nemesis::swarm::Timeline::new(&spec, seed);
+    for (index, drawn) in timeline.drawn.iter().enumerate() {
+        tracing::info!(
+            index,
+            at_ms = drawn.at_us / 1_000,
+            for_ms = drawn.for_us / 1_000,
+            fault = ?drawn.fault,
+            "swarm schedule"
+        );
+    }
+    let swarm = timeline.drawn.clone();
+    while let Some(step) = timeline.pop_before(spec.duration_us) {
+        sleep_until(&world, step.at_us).await;
+        let nodes = nemesis.apply(&step.fault);
+        if let Some(undo_after_us) = step.undo_after_us {
+            for fault in nemesis::swarm::undo(&spec, &step.fault, &nodes) {
+                timeline.push(nemesis::swarm::Step {
+                    at_us: step.at_us + undo_after_us,
+                    fault,
+                    undo_after_us: None,
+                });
+            }
+        }
     }
     sleep_until(&world, spec.duration_us).await;
     world.workload_stopped.store(true, Ordering::Relaxed);
@@ -423,6 +453,7 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
         final_logs,
         trace_hash: shared.observer.trace_hash(),
         end_us,
+        swarm,
     }
 }
 

@@ -162,9 +162,24 @@ pub fn spawn_receivers<E: Send + 'static>(
 
 /// Sends one datagram without waiting: madsim makes each send sleep at least 1 ms of
 /// simulated time, which must not stall the node's loop. Delivery is best effort anyway.
+///
+/// The nemesis's own network faults apply here (`nemesis::network`): per-link loss and extra
+/// delay, and duplication of replica-to-replica messages (each copy its own send, so its own
+/// madsim latency).
 pub fn send_datagram(endpoint: &Arc<Endpoint>, to: std::net::SocketAddr, wire: Wire) {
-    let endpoint = endpoint.clone();
-    madsim::task::spawn(async move {
-        let _ = endpoint.send_to_raw(to, TAG, Box::new(wire)).await;
-    });
+    let from = endpoint
+        .local_addr()
+        .expect("invariant: a bound endpoint has an address");
+    let delivery =
+        crate::nemesis::network::plan(from.ip(), to.ip(), matches!(wire, Wire::Peer { .. }));
+    for _ in 0..delivery.copies {
+        let endpoint = endpoint.clone();
+        let wire = wire.clone();
+        madsim::task::spawn(async move {
+            if delivery.delay_us > 0 {
+                madsim::time::sleep(Duration::from_micros(delivery.delay_us)).await;
+            }
+            let _ = endpoint.send_to_raw(to, TAG, Box::new(wire)).await;
+        });
+    }
 }
