@@ -3,12 +3,12 @@
 //!
 //! # File format: JSON lines
 //!
-//! A history file holds one `Operation` per line, in the order the runner recorded them
-//! (completion order); an operation's index in reports is its 0-based position among the
+//! A history file holds one `Operation` per line; the runner writes them in invocation order
+//! (ties by client). An operation's index in reports is its 0-based position among the
 //! operations. Blank lines are skipped. Fields:
 //!
-//! - `client` (integer): the client that issued the operation; a client has at most one
-//!   operation in flight.
+//! - `client` (integer): the client that issued the operation. A producer sends at a fixed
+//!   rate, so one client may have several operations in flight.
 //! - `input`: `{"send":{"queue":"g0/orders/1","body":"c3-17"}}` or
 //!   `{"pull":{"queue":"g0/orders/1","offset":4,"max":32}}`. Bodies are unique per run.
 //! - `invoke_us`, `complete_us` (integers): simulated microseconds when the client sent the

@@ -26,6 +26,8 @@ enum Command {
     Regress(sim::commands::regress::RegressArgs),
     /// Run every combination of several `--set KEY=V1,V2` values; one table, one chart.
     Sweep(sim::commands::sweep::SweepArgs),
+    /// Check a history file for linearizability (JSON lines, or a Jepsen etcd log).
+    CheckHistory(sim::commands::check_history::CheckHistoryArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => sim::cli::replay(args),
         Command::Regress(args) => sim::commands::regress::regress(args),
         Command::Sweep(args) => sim::commands::sweep::sweep(args),
+        Command::CheckHistory(args) => sim::commands::check_history::check_history(args),
     };
     match result {
         Ok(code) => code,
@@ -49,8 +52,21 @@ fn main() -> ExitCode {
                 return ExitCode::from(scenario_error.exit_code() as u8);
             }
             // Bad or unsupported input, or an IO failure writing reports: not a finding.
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", chain_message(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, each once: many error types already print their source.
+fn chain_message(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
 }

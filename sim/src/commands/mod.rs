@@ -2,6 +2,7 @@
 //! `cli.rs` holds `run` and `replay`; `main.rs` only parses arguments and maps errors to exit
 //! codes.
 
+pub mod check_history;
 pub mod plot;
 pub mod regress;
 pub mod sweep;
