@@ -293,7 +293,7 @@ pub fn lost_acks_explained(report: &RunReport) -> Option<String> {
         }
         for lost_writes in &outcome.lost_writes {
             line.push_str(&format!(
-                "; master {} of group {} restarted at {:.1} s with {} of the {} committed entries ({} acknowledged but never flushed: ASYNC_FLUSH acks from the page cache and the crash dropped it; its slaves then cut those entries to follow the master)",
+                "; master {} of group {} restarted at {:.1} s with {} of the {} committed entries ({} acknowledged but never flushed: ASYNC_FLUSH acks from the page cache and the power loss dropped them; its slaves then cut those entries to follow the master)",
                 lost_writes.master,
                 lost_writes.group,
                 lost_writes.at_us as f64 / 1e6,

@@ -88,6 +88,7 @@ impl MasterSlaveBroker {
             return; // not one of our slaves
         };
         if self.checksum_at(index) == Some(checksum) {
+            // Two reports of the same durable index: nothing we pushed since got through.
             let stalled = index == progress.acked;
             let entry = self
                 .progress

@@ -111,6 +111,8 @@ pub struct MasterSlaveBroker {
     next_report_ms: u64,
     /// Slave: never report above this (set while looking for agreement with the master).
     report_cap: Option<LogIndex>,
+    /// Slave: pushes that arrived ahead of a gap, by `prev_index` (with its checksum).
+    early_pushes: BTreeMap<LogIndex, (u32, Vec<Entry>)>,
     /// Slave: the master's commit index as last pushed.
     master_commit: LogIndex,
     effects: Vec<BrokerEffect>,
@@ -166,6 +168,7 @@ impl MasterSlaveBroker {
             next_flush_ms: 0,
             next_report_ms: 0,
             report_cap: None,
+            early_pushes: BTreeMap::new(),
             master_commit: LogIndex(0),
             effects: Vec::new(),
         };

@@ -2,6 +2,9 @@
 //! reports its durable index, refuses sends.
 
 use super::MasterSlaveBroker;
+
+/// Most pushes a slave keeps that arrived ahead of a gap in its log.
+const EARLY_PUSHES_MAX: usize = 256;
 use crate::proto::HaMessage;
 use crate::store::{Entry, PersistOp};
 use crate::types::LogIndex;
@@ -35,8 +38,12 @@ impl MasterSlaveBroker {
     ) {
         self.master_commit = self.master_commit.max(master_commit);
         if prev_index > self.last_index() {
-            // A gap: an earlier push was lost or is late. Tell the master where we are.
-            self.report();
+            // Early (datagrams reorder) or after a lost one: keep it for when the gap fills;
+            // the periodic report makes the master resend what never arrives.
+            if self.early_pushes.len() < EARLY_PUSHES_MAX {
+                self.early_pushes
+                    .insert(prev_index, (prev_checksum, entries));
+            }
             return;
         }
         if self.checksum_at(prev_index) != Some(prev_checksum) {
@@ -44,9 +51,27 @@ impl MasterSlaveBroker {
             // Report half as far (the master verifies or shows us its entry there).
             let cap = LogIndex(prev_index.0 / 2);
             self.report_cap = Some(self.report_cap.map_or(cap, |c| c.min(cap)));
+            self.early_pushes.clear();
             self.report();
             return;
         }
+        self.accept_push(prev_checksum, prev_index, entries);
+        // Pushes that arrived early and now follow our log.
+        while let Some((prev_index, (prev_checksum, entries))) = self.early_pushes.pop_first() {
+            if prev_index > self.last_index() {
+                self.early_pushes
+                    .insert(prev_index, (prev_checksum, entries));
+                break;
+            }
+            if self.checksum_at(prev_index) == Some(prev_checksum) {
+                self.accept_push(prev_checksum, prev_index, entries);
+            }
+        }
+    }
+
+    /// Takes a push whose `prev_index` entry we hold with the master's checksum: keeps the
+    /// entries we already have, cuts ours from the first that differs, appends the rest.
+    fn accept_push(&mut self, prev_checksum: u32, prev_index: LogIndex, entries: Vec<Entry>) {
         let end = LogIndex(prev_index.0 + entries.len() as u64);
         let mut previous_checksum = prev_checksum;
         let mut appended = Vec::new();
@@ -71,8 +96,11 @@ impl MasterSlaveBroker {
             self.persist(PersistOp::Append { entries: appended });
             self.sync();
         }
-        // Everything up to `end` is now the master's: reports may go that far again.
-        self.report_cap = (self.last_index() > end).then_some(end);
+        // While looking for agreement, everything up to `end` is now known to be the master's.
+        if let Some(cap) = self.report_cap {
+            let cap = cap.max(end);
+            self.report_cap = (self.last_index() > cap).then_some(cap);
+        }
     }
 
     /// Cuts every entry from `from` on: the master does not have them.

@@ -528,3 +528,40 @@ fn config_validation_names_the_field() {
         Err(ConfigError::SyncWaitNotAboveReportInterval { .. })
     ));
 }
+
+// Datagrams reorder: a push that arrives ahead of a gap waits for the gap to fill instead of
+// being dropped (which would cost a report round and stall SYNC_MASTER acks).
+#[test]
+fn slave_keeps_an_early_push_until_the_gap_fills() {
+    let mut slave = node(
+        &config(ReplicationMode::Sync, FlushMode::Async),
+        SLAVE,
+        vec![],
+    );
+    let e = entries_after(&[], &["m1", "m2"]);
+    let push_msg = |prev: usize| BrokerInput::Peer {
+        from: MASTER,
+        msg: PeerMessage::Ha(HaMessage::Push {
+            prev_index: LogIndex(prev as u64),
+            prev_checksum: if prev == 0 { 0 } else { e[prev - 1].checksum },
+            entries: vec![e[prev].clone()],
+            master_commit: LogIndex(0),
+        }),
+    };
+    slave.step(1, push_msg(1));
+    assert_eq!(slave.take_effects(), vec![]);
+    slave.step(2, push_msg(0));
+    assert_eq!(
+        slave.take_effects(),
+        vec![
+            BrokerEffect::Persist(PersistOp::Append {
+                entries: vec![e[0].clone()]
+            }),
+            BrokerEffect::Sync { sync_id: SyncId(0) },
+            BrokerEffect::Persist(PersistOp::Append {
+                entries: vec![e[1].clone()]
+            }),
+            BrokerEffect::Sync { sync_id: SyncId(1) },
+        ]
+    );
+}
