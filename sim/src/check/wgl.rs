@@ -320,6 +320,9 @@ struct Searcher<'a, M: Model> {
     ops: &'a [Op<M::Input, M::Output>],
     budget: &'a Budget,
     events: Events,
+    /// Bit of each operation in `linearized`; operations the search leaves out have none, so
+    /// they do not hold the bitset's window open.
+    bit_of: Vec<u32>,
     linearized: Linearized,
     memo: Memo<M::State>,
     stack: Vec<Frame<M::State>>,
@@ -352,13 +355,25 @@ pub fn search<M: Model>(
         .zip(&skip)
         .filter(|(op, skipped)| op.output.is_some() && !**skipped)
         .count();
+    let mut bits = 0u32;
+    let bit_of: Vec<u32> = skip
+        .iter()
+        .map(|&skipped| {
+            if skipped {
+                return NIL;
+            }
+            bits += 1;
+            bits - 1
+        })
+        .collect();
     let node = events.next[HEAD as usize];
     let mut searcher = Searcher {
         model,
         ops,
         budget,
         events,
-        linearized: Linearized::new(ops.len()),
+        bit_of,
+        linearized: Linearized::new(bits as usize),
         memo: Memo::new(),
         stack: Vec::new(),
         longest: Longest {
@@ -501,7 +516,7 @@ impl<M: Model> Searcher<'_, M> {
         self.longest.agree = self.longest.agree.min(self.stack.len());
         let position = self.events.op[frame.node as usize] as usize;
         self.events.unlift(frame.node);
-        self.linearized.clear(position);
+        self.linearized.clear(self.bit_of[position] as usize);
         let unknown = self.ops[position].output.is_none();
         if !unknown {
             self.remaining_known += 1;
@@ -554,9 +569,10 @@ impl<M: Model> Searcher<'_, M> {
         forced: bool,
     ) -> bool {
         let position = self.events.op[node as usize] as usize;
-        self.linearized.set(position);
+        let bit = self.bit_of[position] as usize;
+        self.linearized.set(bit);
         if !self.memo.insert(&self.linearized, next_state.clone()) {
-            self.linearized.clear(position);
+            self.linearized.clear(bit);
             return false;
         }
         let previous_state = std::mem::replace(&mut self.state, next_state);
