@@ -2,14 +2,18 @@
 //! single-queue log history with 8 clients in ≤ 10 ms; 1M ops over 16 queues in ≤ 2 s and
 //! < 1 GiB; 2 % Unknown with a planted violation decided (not Unknown) in ≤ 1 s after settling.
 //! Sample counts are small so that `cargo bench -p sim --bench checker` takes a few minutes.
+//!
+//! One case on its own, phase by phase, with this process's peak RSS (no criterion):
+//! `HASIM_CHECKER_ONCE=1M_16q_16c HASIM_CHECKER_REPEATS=3 cargo bench -p sim --bench checker`.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, BenchmarkId, Criterion};
 use sim::check::gen::{log_history, register_history, GenOptions, GeneratedLog, Plant};
+use sim::check::models::log::log_parts_settled;
 use sim::check::models::register::RegisterModel;
-use sim::check::{check_log, check_ops, CheckOptions, Verdict};
+use sim::check::{check_log, check_ops, check_parts, settlements, CheckOptions, Verdict};
 
 fn options() -> CheckOptions {
     CheckOptions {
@@ -188,5 +192,53 @@ fn bench_register(criterion: &mut Criterion) {
     group.finish();
 }
 
+/// `HASIM_CHECKER_ONCE=<case>`: generates that log case, then times settling, building the parts
+/// and the search (with the failing window) separately, `HASIM_CHECKER_REPEATS` times (default
+/// 3), and prints the peak RSS of the process (generated history included).
+fn once(name: &str) {
+    let case = log_cases()
+        .into_iter()
+        .find(|case| case.name == name)
+        .unwrap_or_else(|| panic!("no log case named {name}"));
+    let repeats: usize = std::env::var("HASIM_CHECKER_REPEATS")
+        .ok()
+        .and_then(|repeats| repeats.parse().ok())
+        .unwrap_or(3);
+    let generated = log_history(&case.gen);
+    let generated_mib = peak_rss_mib().unwrap_or(f64::NAN);
+    let options = options();
+    for _ in 0..repeats {
+        let started = std::time::Instant::now();
+        let (settled, _) = settlements(&generated.history, &generated.final_logs);
+        let settled_at = started.elapsed();
+        let (model, parts) = log_parts_settled(&generated.history, &settled);
+        let parts_at = started.elapsed();
+        let report = check_parts(&model, &parts, &options);
+        let total = started.elapsed();
+        let ms = |duration: Duration| duration.as_secs_f64() * 1e3;
+        eprintln!(
+            "{name}: {} | settle {:.1} ms, parts {:.1} ms, search+window {:.1} ms, total {:.1} ms",
+            report.verdict,
+            ms(settled_at),
+            ms(parts_at - settled_at),
+            ms(total - parts_at),
+            ms(total),
+        );
+        assert_eq!(report.verdict, case.expected, "{name}");
+    }
+    eprintln!(
+        "{name}: peak RSS {:.0} MiB ({generated_mib:.0} MiB after generating the history)",
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+}
+
 criterion_group!(benches, bench_log, bench_register);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(name) = std::env::var("HASIM_CHECKER_ONCE") {
+        once(&name);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
