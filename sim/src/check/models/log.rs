@@ -2,29 +2,96 @@
 //! pull at offset k with a limit of `max` returns exactly the entries k..k+min(max, len−k) at its
 //! linearization point (pulls read the leader's committed log, so nothing less is linearizable).
 //!
-//! Bodies are interned to numbers once per history. A state is a length and a handle into a trie
-//! of every log the search has built: equal logs get the same handle, so states are two words,
-//! compare exactly (no hash collisions) and memoise well. Reading entry k of a state walks the
-//! trie with Myers' jump pointers in O(log length).
+//! Bodies are interned to numbers once per history, and what pulls returned is kept in one table
+//! shared by the model (`LogTables`), so an operation is a few words and owns no allocation. A
+//! state is a length and a handle into a trie of every log the search has built: equal logs get
+//! the same handle, so states are two words, compare exactly (no hash collisions) and memoise
+//! well. Reading entry k of a state walks the trie with Myers' jump pointers in O(log length).
 
 use std::sync::Arc;
 
-use crate::check::hashing::FxMap;
+use crate::check::hashing::{hash_of, FxMap};
 use crate::check::model::{Model, Op, Part, NEVER_RETURNED_US};
 use crate::check::settle::Settlement;
 use crate::history::{OpInput, OpOutcome, Operation};
 
-/// A send or a pull, bodies as interned numbers (see `LogModel::body`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A send or a pull, bodies as interned numbers (see `Bodies`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LogInput {
     Send { body: u32 },
     Pull { offset: u64, max: u32 },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LogOutput {
-    Sent { offset: u64 },
-    Pulled { bodies: Vec<u32> },
+    Sent {
+        offset: u64,
+    },
+    /// The bodies a pull returned: `count` numbers from position `first` of the model's table of
+    /// pulled bodies (`LogTables::pulled`).
+    Pulled {
+        first: u32,
+        count: u32,
+    },
+}
+
+/// The distinct bodies of a history, each stored once in one string, numbered in order of first
+/// appearance.
+#[derive(Clone, Debug, Default)]
+pub struct Bodies {
+    text: String,
+    /// End of each body in `text`.
+    ends: Vec<usize>,
+}
+
+impl Bodies {
+    /// Numbers `bodies` in order (no deduplication: for tests and hand-built tables).
+    pub fn from_distinct<'b>(bodies: impl IntoIterator<Item = &'b str>) -> Bodies {
+        let mut table = Bodies::default();
+        for body in bodies {
+            table.push(body);
+        }
+        table
+    }
+
+    pub fn get(&self, body: u32) -> Option<&str> {
+        let end = *self.ends.get(body as usize)?;
+        let start = match body {
+            0 => 0,
+            _ => self.ends[body as usize - 1],
+        };
+        Some(&self.text[start..end])
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn push(&mut self, body: &str) -> u32 {
+        self.text.push_str(body);
+        self.ends.push(self.text.len());
+        u32::try_from(self.ends.len() - 1).expect("fewer than 2^32 bodies")
+    }
+}
+
+/// What the model reads but never changes: the body texts (for reports) and the bodies every
+/// pull returned.
+#[derive(Clone, Debug, Default)]
+pub struct LogTables {
+    pub bodies: Bodies,
+    /// The bodies of every pull, one after another (see `LogOutput::Pulled`).
+    pub pulled: Vec<u32>,
+}
+
+impl LogTables {
+    /// The bodies a pull returned.
+    pub fn pulled(&self, first: u32, count: u32) -> &[u32] {
+        &self.pulled[first as usize..first as usize + count as usize]
+    }
 }
 
 /// A log: its length and its node in the model's trie.
@@ -47,22 +114,22 @@ const ROOT: u32 = 0;
 /// The log model. Cloning gives an empty trie (each part searches with its own).
 #[derive(Debug)]
 pub struct LogModel {
-    bodies: Arc<Vec<String>>,
+    tables: Arc<LogTables>,
     nodes: Vec<TrieNode>,
     children: FxMap<(u32, u32), u32>,
 }
 
 impl Clone for LogModel {
     fn clone(&self) -> LogModel {
-        LogModel::new(Arc::clone(&self.bodies))
+        LogModel::new(Arc::clone(&self.tables))
     }
 }
 
 impl LogModel {
-    /// A model whose body numbers index `bodies`.
-    pub fn new(bodies: Arc<Vec<String>>) -> LogModel {
+    /// A model whose body numbers index `tables.bodies` and whose pulls index `tables.pulled`.
+    pub fn new(tables: Arc<LogTables>) -> LogModel {
         LogModel {
-            bodies,
+            tables,
             nodes: vec![TrieNode {
                 parent: ROOT,
                 jump: ROOT,
@@ -75,10 +142,7 @@ impl LogModel {
 
     /// The text of an interned body.
     pub fn body(&self, body: u32) -> &str {
-        self.bodies
-            .get(body as usize)
-            .map(String::as_str)
-            .unwrap_or("?")
+        self.tables.bodies.get(body).unwrap_or("?")
     }
 
     fn append(&mut self, state: LogState, body: u32) -> LogState {
@@ -182,7 +246,8 @@ impl Model for LogModel {
                 }
             }
             (LogInput::Pull { .. }, None) => next.push(*state),
-            (LogInput::Pull { offset, max }, Some(LogOutput::Pulled { bodies })) => {
+            (LogInput::Pull { offset, max }, Some(LogOutput::Pulled { first, count })) => {
+                let bodies = self.tables.pulled(*first, *count);
                 if self.pull_matches(state, *offset, *max, bodies) {
                     next.push(*state);
                 }
@@ -205,8 +270,10 @@ impl Model for LogModel {
         let result = match output {
             None => "?".to_string(),
             Some(LogOutput::Sent { offset }) => format!("@{offset}"),
-            Some(LogOutput::Pulled { bodies }) => {
-                let names: Vec<&str> = bodies.iter().map(|&body| self.body(body)).collect();
+            Some(LogOutput::Pulled { first, count }) => {
+                let names: Vec<&str> = (self.tables.pulled(*first, *count).iter())
+                    .map(|&body| self.body(body))
+                    .collect();
                 format!("[{}]", names.join(", "))
             }
         };
@@ -239,37 +306,62 @@ pub fn log_parts(history: &[Operation]) -> (LogModel, Vec<Part<LogInput, LogOutp
 }
 
 /// As `log_parts`, with `settlements` (ascending history indices) applied on the way.
-pub fn log_parts_settled<'h>(
-    history: &'h [Operation],
+///
+/// Three passes, each allocation sized once: the queue of every operation (and each part's
+/// count); the bodies of sends, interned, with the body acknowledged at each queue offset; the
+/// parts themselves. A pulled body is first compared with the body acknowledged at its offset
+/// (nearly always the same text), so most pulled bodies cost no hash lookup.
+pub fn log_parts_settled(
+    history: &[Operation],
     settlements: &[(usize, Settlement)],
 ) -> (LogModel, Vec<Part<LogInput, LogOutput>>) {
-    let mut interned: FxMap<&'h str, u32> = FxMap::default();
-    interned.reserve(history.len());
-    let mut bodies: Vec<String> = Vec::with_capacity(history.len());
-    let mut intern = |body: &'h str, bodies: &mut Vec<String>| -> u32 {
-        *interned.entry(body).or_insert_with(|| {
-            bodies.push(body.to_string());
-            u32::try_from(bodies.len() - 1).expect("fewer than 2^32 bodies")
-        })
-    };
-    // Count first so that every part's operations are allocated once.
-    let mut part_of: FxMap<&'h str, usize> = FxMap::default();
-    let mut counts: Vec<usize> = Vec::new();
-    for operation in history {
-        let queue = match &operation.input {
-            OpInput::Send { queue, .. } | OpInput::Pull { queue, .. } => queue.as_str(),
+    let mut queues = Queues::default();
+    let queue_of: Vec<u32> = history
+        .iter()
+        .map(|operation| queues.index_of(queue_name(operation)))
+        .collect();
+    let mut counts = vec![0usize; queues.names.len()];
+    let mut sends = vec![0usize; queues.names.len()];
+    for (operation, &queue) in history.iter().zip(&queue_of) {
+        counts[queue as usize] += 1;
+        if matches!(operation.input, OpInput::Send { .. }) {
+            sends[queue as usize] += 1;
+        }
+    }
+
+    let mut interner = Interner::with_capacity(sends.iter().sum());
+    let mut send_body = vec![NO_BODY; history.len()];
+    // Per queue, the body acknowledged (or settled) at each offset; a log is never longer than
+    // the sends to its queue, so larger offsets are left out.
+    let mut at_offset: Vec<Vec<u32>> = sends.iter().map(|&count| vec![NO_BODY; count]).collect();
+    let mut settled = settlements.iter().peekable();
+    for (index, operation) in history.iter().enumerate() {
+        let OpInput::Send { body, .. } = &operation.input else {
+            continue;
         };
-        let part = *part_of.entry(queue).or_insert_with(|| {
-            counts.push(0);
-            counts.len() - 1
-        });
-        counts[part] += 1;
+        let id = interner.intern(body);
+        send_body[index] = id;
+        let settlement = settled
+            .next_if(|(settled, _)| *settled == index)
+            .map(|(_, settlement)| *settlement);
+        let offset = match (settlement, &operation.outcome) {
+            (Some(Settlement::Landed { offset, .. }), _) => offset,
+            (None, OpOutcome::Sent { offset }) => *offset,
+            _ => continue,
+        };
+        let offsets = &mut at_offset[queue_of[index] as usize];
+        if let Some(slot) = usize::try_from(offset)
+            .ok()
+            .and_then(|offset| offsets.get_mut(offset))
+        {
+            if *slot == NO_BODY {
+                *slot = id;
+            }
+        }
     }
-    let mut names: Vec<&str> = vec![""; counts.len()];
-    for (name, &part) in &part_of {
-        names[part] = name;
-    }
-    let mut parts: Vec<Part<LogInput, LogOutput>> = names
+
+    let mut parts: Vec<Part<LogInput, LogOutput>> = queues
+        .names
         .iter()
         .zip(&counts)
         .map(|(name, &count)| Part {
@@ -277,24 +369,20 @@ pub fn log_parts_settled<'h>(
             ops: Vec::with_capacity(count),
         })
         .collect();
-    let mut settlements = settlements.iter().peekable();
+    let mut pulled: Vec<u32> = Vec::new();
+    let mut settled = settlements.iter().peekable();
     for (index, operation) in history.iter().enumerate() {
-        let (queue, input) = match &operation.input {
-            OpInput::Send { queue, body } => (
-                queue.as_str(),
-                LogInput::Send {
-                    body: intern(body, &mut bodies),
-                },
-            ),
-            OpInput::Pull { queue, offset, max } => (
-                queue.as_str(),
-                LogInput::Pull {
-                    offset: *offset,
-                    max: *max,
-                },
-            ),
+        let queue = queue_of[index] as usize;
+        let input = match &operation.input {
+            OpInput::Send { .. } => LogInput::Send {
+                body: send_body[index],
+            },
+            OpInput::Pull { offset, max, .. } => LogInput::Pull {
+                offset: *offset,
+                max: *max,
+            },
         };
-        let settlement = settlements
+        let settlement = settled
             .next_if(|(settled, _)| *settled == index)
             .map(|(_, settlement)| *settlement);
         let complete_us = operation.complete_us;
@@ -311,16 +399,25 @@ pub fn log_parts_settled<'h>(
             (None, OpOutcome::Sent { offset }) => {
                 (Some(LogOutput::Sent { offset: *offset }), complete_us)
             }
-            (None, OpOutcome::Pulled { bodies: pulled }) => {
-                let ids = pulled
-                    .iter()
-                    .map(|body| intern(body, &mut bodies))
-                    .collect();
-                (Some(LogOutput::Pulled { bodies: ids }), complete_us)
+            (None, OpOutcome::Pulled { bodies }) => {
+                let first = u32::try_from(pulled.len()).expect("fewer than 2^32 pulled bodies");
+                let start = match input {
+                    LogInput::Pull { offset, .. } => offset,
+                    LogInput::Send { .. } => unreachable!("only a pull returns bodies"),
+                };
+                for (shift, body) in bodies.iter().enumerate() {
+                    let acknowledged = usize::try_from(start)
+                        .ok()
+                        .and_then(|start| at_offset[queue].get(start.checked_add(shift)?))
+                        .copied()
+                        .filter(|&id| id != NO_BODY && interner.bodies.get(id) == Some(body));
+                    pulled.push(acknowledged.unwrap_or_else(|| interner.intern(body)));
+                }
+                let count = u32::try_from(bodies.len()).expect("fewer than 2^32 bodies per pull");
+                (Some(LogOutput::Pulled { first, count }), complete_us)
             }
         };
-        let part = part_of[queue];
-        parts[part].ops.push(Op {
+        parts[queue].ops.push(Op {
             index,
             client: operation.client,
             call_us: operation.invoke_us,
@@ -331,7 +428,102 @@ pub fn log_parts_settled<'h>(
     }
     parts.retain(|part| !part.ops.is_empty());
     parts.sort_by(|first, second| first.name.cmp(&second.name));
-    (LogModel::new(Arc::new(bodies)), parts)
+    let tables = LogTables {
+        bodies: interner.bodies,
+        pulled,
+    };
+    (LogModel::new(Arc::new(tables)), parts)
+}
+
+const NO_BODY: u32 = u32::MAX;
+
+fn queue_name(operation: &Operation) -> &str {
+    match &operation.input {
+        OpInput::Send { queue, .. } | OpInput::Pull { queue, .. } => queue,
+    }
+}
+
+/// Queue names numbered in order of first appearance; the last one looked up is tried first.
+#[derive(Default)]
+struct Queues<'h> {
+    names: Vec<&'h str>,
+    numbers: FxMap<&'h str, u32>,
+    last: Option<u32>,
+}
+
+impl<'h> Queues<'h> {
+    fn index_of(&mut self, name: &'h str) -> u32 {
+        if let Some(last) = self.last.filter(|&last| self.names[last as usize] == name) {
+            return last;
+        }
+        let names = &mut self.names;
+        let number = *self.numbers.entry(name).or_insert_with(|| {
+            names.push(name);
+            u32::try_from(names.len() - 1).expect("fewer than 2^32 queues")
+        });
+        self.last = Some(number);
+        number
+    }
+}
+
+/// Interns bodies into a `Bodies` table: open addressing over slots holding a hash tag (high 32
+/// bits) and the body number plus one (low 32 bits, 0: empty). A tag match is confirmed by
+/// comparing the text, so equal numbers mean equal bodies exactly.
+struct Interner {
+    bodies: Bodies,
+    slots: Vec<u64>,
+}
+
+impl Interner {
+    fn with_capacity(bodies_expected: usize) -> Interner {
+        Interner {
+            bodies: Bodies {
+                text: String::new(),
+                ends: Vec::with_capacity(bodies_expected),
+            },
+            slots: vec![0; (bodies_expected.max(8) * 2).next_power_of_two()],
+        }
+    }
+
+    fn intern(&mut self, body: &str) -> u32 {
+        let hash = hash_of(body);
+        let tag = hash >> 32;
+        let mask = self.slots.len() - 1;
+        let mut slot = hash as usize & mask;
+        loop {
+            let entry = self.slots[slot];
+            if entry == 0 {
+                break;
+            }
+            let id = (entry & u64::from(u32::MAX)) as u32 - 1;
+            if entry >> 32 == tag && self.bodies.get(id) == Some(body) {
+                return id;
+            }
+            slot = (slot + 1) & mask;
+        }
+        let id = self.bodies.push(body);
+        assert!(id < u32::MAX - 1, "invariant: body numbers fit a slot");
+        self.slots[slot] = (tag << 32) | u64::from(id + 1);
+        if self.bodies.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        id
+    }
+
+    fn grow(&mut self) {
+        let mut slots = vec![0u64; self.slots.len() * 2];
+        let mask = slots.len() - 1;
+        for entry in self.slots.iter().copied().filter(|&entry| entry != 0) {
+            let id = (entry & u64::from(u32::MAX)) as u32 - 1;
+            let hash = hash_of(self.bodies.get(id).expect("interned bodies are stored"));
+            let mut slot = hash as usize & mask;
+            while slots[slot] != 0 {
+                slot = (slot + 1) & mask;
+            }
+            slots[slot] = entry;
+        }
+        self.slots = slots;
+    }
 }
 
 #[cfg(test)]
@@ -343,7 +535,11 @@ mod tests {
         // Why: the jump-pointer walk must find entry k in long logs; a wrong ancestor would
         // accept pulls that read the wrong entries.
         let bodies: Vec<String> = (0..1000).map(|body| format!("b{body}")).collect();
-        let mut model = LogModel::new(Arc::new(bodies));
+        let bodies = Bodies::from_distinct(bodies.iter().map(String::as_str));
+        let mut model = LogModel::new(Arc::new(LogTables {
+            bodies,
+            pulled: Vec::new(),
+        }));
         let mut state = model.init();
         for body in 0..1000 {
             state = model.append(state, body);
@@ -373,7 +569,10 @@ mod tests {
     #[test]
     fn equal_logs_are_equal_states() {
         // Why: memoisation relies on two paths to the same log giving the same state.
-        let mut model = LogModel::new(Arc::new(vec!["a".to_string(), "b".to_string()]));
+        let mut model = LogModel::new(Arc::new(LogTables {
+            bodies: Bodies::from_distinct(["a", "b"]),
+            pulled: Vec::new(),
+        }));
         let empty = model.init();
         let first = model.append(empty, 0);
         let first = model.append(first, 1);
@@ -381,5 +580,56 @@ mod tests {
         let second = model.append(second, 1);
         assert_eq!(first, second);
         assert_ne!(first, model.append(empty, 1));
+    }
+
+    #[test]
+    fn equal_bodies_get_equal_numbers() {
+        // Why: the search compares body numbers; the interner (and the shortcut through the body
+        // acknowledged at an offset) must give equal texts one number and different texts two,
+        // also after its table grew.
+        let send = |queue: &str, body: String, offset: u64| Operation {
+            client: 0,
+            input: OpInput::Send {
+                queue: queue.to_string(),
+                body,
+            },
+            invoke_us: offset * 10,
+            complete_us: offset * 10 + 5,
+            outcome: OpOutcome::Sent { offset },
+        };
+        let mut history: Vec<Operation> = (0..100)
+            .map(|offset| send("q", format!("b{offset}"), offset))
+            .collect();
+        // The same body twice (a duplicate), and a pull that reads an acknowledged body, a body
+        // at the wrong offset and one nobody sent.
+        history.push(send("q", "b7".to_string(), 100));
+        history.push(Operation {
+            client: 1,
+            input: OpInput::Pull {
+                queue: "q".to_string(),
+                offset: 3,
+                max: 3,
+            },
+            invoke_us: 2000,
+            complete_us: 2001,
+            outcome: OpOutcome::Pulled {
+                bodies: vec!["b3".to_string(), "b9".to_string(), "ghost".to_string()],
+            },
+        });
+        let (model, parts) = log_parts(&history);
+        let ops = &parts[0].ops;
+        let body_of = |position: usize| match ops[position].input {
+            LogInput::Send { body } => body,
+            LogInput::Pull { .. } => panic!("a send"),
+        };
+        assert_eq!(body_of(7), body_of(100));
+        assert_ne!(body_of(7), body_of(8));
+        let Some(LogOutput::Pulled { first, count }) = ops[101].output else {
+            panic!("a pull with bodies");
+        };
+        let pulled = model.tables.pulled(first, count);
+        assert_eq!(pulled[..2], [body_of(3), body_of(9)]);
+        assert_eq!(model.body(pulled[2]), "ghost");
+        assert_eq!(model.tables.bodies.len(), 101);
     }
 }
