@@ -247,6 +247,22 @@ pub fn print_report(scenario: &Scenario, report: &RunReport) {
     );
     println!("\nFailover, across seeds (DESIGN.md definitions):");
     println!("{}", report::stages_table(report));
+    let settle: Vec<Option<u64>> = report
+        .per_seed
+        .iter()
+        .flat_map(|o| o.settle_us.iter().copied())
+        .collect();
+    let p = crate::metrics::percentiles(&settle);
+    println!(
+        "Heal and settle (ms from heal until every group has one leader and all replicas caught up): \
+         p50 {} / p99 {} / max {} over {} groups x seeds; {} did not settle within {}",
+        report::ms(p.p50_us),
+        report::ms(p.p99_us),
+        report::ms(p.max_us),
+        p.samples,
+        p.not_reached,
+        scenario.settle_max
+    );
     println!("\nWorst seeds by client-perceived failover:");
     println!("{}", report::worst_seeds_table(report, 5));
     if let Some(table) = report::failing_seeds_table(report, |seed| replay_command(scenario, seed))
