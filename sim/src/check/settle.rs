@@ -67,42 +67,66 @@ impl Settlement {
 }
 
 /// The settlement of each unknown send that can be settled, by history index (ascending).
+///
+/// Only the queues that have unknown sends are looked at, and only for the bodies of those
+/// sends: a final log is scanned once against them instead of indexing every entry.
 pub fn settlements(
     history: &[Operation],
     final_logs: &FinalLogs,
 ) -> (Vec<(usize, Settlement)>, SettleSummary) {
     let mut summary = SettleSummary::default();
-    let places: FxMap<&str, FxMap<&str, Place>> = final_logs
+    let unknown_sends: Vec<(usize, &str, &str)> = history
         .iter()
-        .map(|(queue, log)| (queue.as_str(), places_of(log)))
+        .enumerate()
+        .filter_map(
+            |(index, operation)| match (&operation.input, &operation.outcome) {
+                (OpInput::Send { queue, body }, OpOutcome::Unknown) => {
+                    Some((index, queue.as_str(), body.as_str()))
+                }
+                _ => None,
+            },
+        )
         .collect();
-    let bounds = observer_bounds(history, final_logs);
-    let mut settlements = Vec::new();
-    for (index, operation) in history.iter().enumerate() {
-        let OpInput::Send { queue, body } = &operation.input else {
-            continue;
-        };
-        if operation.outcome != OpOutcome::Unknown {
-            continue;
+    if unknown_sends.is_empty() {
+        return (Vec::new(), summary);
+    }
+    // Per queue with a final log: where each unknown body is in it (None: absent).
+    let mut places: FxMap<&str, FxMap<&str, Option<Place>>> = FxMap::default();
+    for &(_, queue, body) in &unknown_sends {
+        if final_logs.contains_key(queue) {
+            places.entry(queue).or_default().insert(body, None);
         }
-        let (Some(queue_places), Some(queue_bounds)) =
-            (places.get(queue.as_str()), bounds.get(queue.as_str()))
+    }
+    for (queue, bodies) in &mut places {
+        for (offset, body) in final_logs[*queue].iter().enumerate() {
+            if let Some(place) = bodies.get_mut(body.as_str()) {
+                *place = Some(match place {
+                    None => Place::Once(offset as u64),
+                    Some(_) => Place::Twice,
+                });
+            }
+        }
+    }
+    let bounds = observer_bounds(history, final_logs, &places);
+    let mut settlements = Vec::new();
+    for (index, queue, body) in unknown_sends {
+        let (Some(queue_places), Some(queue_bounds)) = (places.get(queue), bounds.get(queue))
         else {
             summary.left_unknown += 1;
             continue;
         };
-        match queue_places.get(body.as_str()) {
+        match queue_places.get(body).copied().flatten() {
             None => {
                 settlements.push((index, Settlement::NeverHappened));
                 summary.never_happened += 1;
             }
             Some(Place::Twice) => summary.left_unknown += 1,
             Some(Place::Once(offset)) => {
-                let complete_us = queue_bounds[*offset as usize + 1].max(operation.invoke_us);
+                let complete_us = queue_bounds[offset as usize + 1].max(history[index].invoke_us);
                 settlements.push((
                     index,
                     Settlement::Landed {
-                        offset: *offset,
+                        offset,
                         complete_us,
                     },
                 ));
@@ -113,34 +137,24 @@ pub fn settlements(
     (settlements, summary)
 }
 
+#[derive(Clone, Copy)]
 enum Place {
     Once(u64),
     Twice,
 }
 
-fn places_of(log: &[String]) -> FxMap<&str, Place> {
-    let mut places = FxMap::default();
-    places.reserve(log.len());
-    for (offset, body) in log.iter().enumerate() {
-        places
-            .entry(body.as_str())
-            .and_modify(|place| *place = Place::Twice)
-            .or_insert(Place::Once(offset as u64));
-    }
-    places
-}
-
 /// Per queue, `bounds[k]`: the earliest completion of an operation that observed at least k
 /// entries (an acknowledged send at offset ≥ k, which found k entries before it, or a pull whose
 /// entries reach offset k−1 or beyond), `u64::MAX` when none; a send settled at offset o
-/// completes by `bounds[o + 1]`.
-fn observer_bounds<'a>(
+/// completes by `bounds[o + 1]`. Only for the queues in `queues`.
+fn observer_bounds<'a, V>(
     history: &[Operation],
-    final_logs: &'a FinalLogs,
+    final_logs: &FinalLogs,
+    queues: &FxMap<&'a str, V>,
 ) -> FxMap<&'a str, Vec<u64>> {
-    let mut bounds: FxMap<&str, Vec<u64>> = final_logs
-        .iter()
-        .map(|(queue, log)| (queue.as_str(), vec![u64::MAX; log.len() + 2]))
+    let mut bounds: FxMap<&str, Vec<u64>> = queues
+        .keys()
+        .map(|&queue| (queue, vec![u64::MAX; final_logs[queue].len() + 2]))
         .collect();
     for operation in history {
         let (queue, reach) = match (&operation.input, &operation.outcome) {
