@@ -20,6 +20,7 @@
 pub mod network;
 pub mod swarm;
 
+use crate::disk::Disk;
 use crate::scenario::{Fault, Target};
 use crate::world::observe::ObservedKind;
 use crate::world::wire::replica_addr;
@@ -344,43 +345,40 @@ impl Nemesis {
     }
 
     fn crash(&mut self, node: NodeId, lose_unsynced: bool) {
-        let mut shared = self.world.lock();
-        if shared.down[node.0 as usize] {
-            return;
-        }
-        self.handle.kill(self.nodes[node.0 as usize].id());
-        let now = shared.now_us();
-        let disk = &mut shared.disks[node.0 as usize];
-        let surviving = if lose_unsynced {
-            self.rng.gen_range(0..=disk.pending_writes())
-        } else {
-            disk.pending_writes()
-        };
-        disk.crash(surviving);
-        shared.down[node.0 as usize] = true;
-        shared.paused[node.0 as usize] = false;
-        shared.inboxes[node.0 as usize] = None;
-        shared.observer.on_down(now, node);
+        self.kill_with(node, |disk, rng| {
+            let surviving = if lose_unsynced {
+                rng.gen_range(0..=disk.pending_writes())
+            } else {
+                disk.pending_writes()
+            };
+            disk.crash(surviving);
+        });
     }
 
     /// A power loss that tears the tail: at least one unsynced write survives, and the last
     /// entry the survivors appended is corrupted (`Disk::crash_torn`).
     fn crash_torn(&mut self, node: NodeId) {
+        self.kill_with(node, |disk, rng| {
+            let pending = disk.pending_writes();
+            let surviving = if pending == 0 {
+                0
+            } else {
+                rng.gen_range(1..=pending)
+            };
+            let corrupted = disk.crash_torn(surviving);
+            tracing::info!(%node, pending, surviving, ?corrupted, "torn tail");
+        });
+    }
+
+    /// Kills a running replica, lets `disk_fate` decide what its disk keeps, and marks it down.
+    fn kill_with(&mut self, node: NodeId, disk_fate: impl FnOnce(&mut Disk, &mut ChaCha8Rng)) {
         let mut shared = self.world.lock();
         if shared.down[node.0 as usize] {
             return;
         }
         self.handle.kill(self.nodes[node.0 as usize].id());
         let now = shared.now_us();
-        let disk = &mut shared.disks[node.0 as usize];
-        let pending = disk.pending_writes();
-        let surviving = if pending == 0 {
-            0
-        } else {
-            self.rng.gen_range(1..=pending)
-        };
-        let corrupted = disk.crash_torn(surviving);
-        tracing::info!(%node, pending, surviving, ?corrupted, "torn tail");
+        disk_fate(&mut shared.disks[node.0 as usize], &mut self.rng);
         shared.down[node.0 as usize] = true;
         shared.paused[node.0 as usize] = false;
         shared.inboxes[node.0 as usize] = None;
