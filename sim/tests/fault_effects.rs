@@ -599,7 +599,7 @@ fn clock_strobe_on_an_idle_leader_makes_it_step_down() {
 // the jump, the next heartbeat wakes it first, and the core handles that message with the
 // jumped clock, which re-arms the election timer before any Tick sees it overdue.
 #[test]
-#[ignore = "bug: a forward clock jump never fires a follower's overdue election timer (the next message re-arms it first)"]
+
 fn forward_jump_on_a_follower_fires_its_election_timer() {
     let (_, run) = run_idle_group(
         r#"(at: "10s", fault: ClockJump(target: Follower(group: 1), by: "+10s"))"#,

@@ -51,7 +51,11 @@ pub struct FailoverFault {
 /// An instruction to a replica from outside the protocol (an operator's admin command).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AdminCommand {
-    TransferLeadership { to: NodeId },
+    TransferLeadership {
+        to: NodeId,
+    },
+    /// Step now: the node's clock changed, so a timer may be due earlier than it planned for.
+    Wake,
 }
 
 pub struct Nemesis {
@@ -103,6 +107,12 @@ impl Nemesis {
             .collect();
         let nodes = self.carry_out(fault);
         tracing::info!(fault_index = index, ?fault, ?nodes, "fault");
+        if is_clock_fault(fault) {
+            // A sleeping replica planned its next wake-up by the old clock.
+            for node in &nodes {
+                self.world.admin(*node, AdminCommand::Wake);
+            }
+        }
         for (group, before) in effective_before.into_iter().enumerate() {
             let Some((leader, term)) = before else {
                 continue;
@@ -255,6 +265,7 @@ impl Nemesis {
         for n in 0..self.world.spec.replica_count() {
             let node = NodeId(n);
             self.resync_clock(node);
+            self.world.admin(node, AdminCommand::Wake);
             let (down, paused) = {
                 let mut shared = self.world.lock();
                 shared.disks[n as usize].fsync_latency_us = self.world.spec.fsync_us;
@@ -317,9 +328,12 @@ impl Nemesis {
             if epochs[node.0 as usize].load(Ordering::Relaxed) != epoch {
                 return false;
             }
-            let mut shared = world.lock();
-            let now = shared.now_us();
-            shared.clocks[node.0 as usize].jump(now, delta);
+            {
+                let mut shared = world.lock();
+                let now = shared.now_us();
+                shared.clocks[node.0 as usize].jump(now, delta);
+            }
+            world.admin(node, AdminCommand::Wake);
             true
         };
         jump(delta_us);
@@ -586,6 +600,17 @@ impl Nemesis {
             }
         }
     }
+}
+
+fn is_clock_fault(fault: &Fault) -> bool {
+    matches!(
+        fault,
+        Fault::ClockOffset { .. }
+            | Fault::ClockDrift { .. }
+            | Fault::ClockJump { .. }
+            | Fault::ClockStrobe { .. }
+            | Fault::ClockResync(_)
+    )
 }
 
 fn resume_node(world: &World, handle: &Handle, id: madsim::task::NodeId, node: NodeId) {

@@ -4,7 +4,7 @@
 use super::wire::{client_addr, replica_addr, Wire, TAG};
 use super::World;
 use crate::nemesis::AdminCommand;
-use broker_core::broker::{BrokerEffect, BrokerInput};
+use broker_core::broker::{BrokerEffect, BrokerInput, ReplicaNode};
 use broker_core::{NodeId, SyncId};
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -70,7 +70,7 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
         };
         just_ticked = matches!(event, Event::Tick);
         let input = match event {
-            Event::Tick => BrokerInput::Tick,
+            Event::Tick | Event::Admin(AdminCommand::Wake) => BrokerInput::Tick,
             Event::Persisted(sync_id) => BrokerInput::Persisted { sync_id },
             Event::Admin(AdminCommand::TransferLeadership { to }) => {
                 BrokerInput::TransferLeadership { to }
@@ -89,48 +89,84 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
         };
         let now_ms = world.lock().local_ms(node).max(last_local_ms);
         last_local_ms = now_ms;
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            tracing::debug!(%node, local_ms = now_ms, "step {}", super::summary::input(&input));
+        // Timers due by now fire before the event is handled: a message must not be stepped
+        // with a clock that has already passed a deadline (after a clock jump, for instance,
+        // it would re-arm the overdue timer unseen).
+        if input != BrokerInput::Tick && now_ms >= broker.next_deadline_ms() {
+            step_and_carry_out(
+                &world,
+                node,
+                &endpoint,
+                &events_tx,
+                broker.as_mut(),
+                now_ms,
+                BrokerInput::Tick,
+            );
         }
-        broker.step(now_ms, input);
-        let effects = broker.take_effects();
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            for effect in &effects {
-                tracing::debug!(%node, "  {}", super::summary::effect(effect));
+        step_and_carry_out(
+            &world,
+            node,
+            &endpoint,
+            &events_tx,
+            broker.as_mut(),
+            now_ms,
+            input,
+        );
+    }
+}
+
+/// Steps the replica and carries out its effects: datagrams out, disk writes recorded, fsyncs
+/// scheduled (their completion comes back as an event).
+fn step_and_carry_out(
+    world: &Arc<World>,
+    node: NodeId,
+    endpoint: &Arc<Endpoint>,
+    events_tx: &mpsc::UnboundedSender<Event>,
+    broker: &mut dyn ReplicaNode,
+    now_ms: u64,
+    input: BrokerInput,
+) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(%node, local_ms = now_ms, "step {}", super::summary::input(&input));
+    }
+    broker.step(now_ms, input);
+    let effects = broker.take_effects();
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for effect in &effects {
+            tracing::debug!(%node, "  {}", super::summary::effect(effect));
+        }
+    }
+    let syncs = world.after_step(node, &*broker, &effects);
+    for effect in effects {
+        match effect {
+            BrokerEffect::Send { to, msg } => {
+                send_datagram(endpoint, replica_addr(to), Wire::Peer { from: node, msg });
             }
-        }
-        let syncs = world.after_step(node, broker.as_ref(), &effects);
-        for effect in effects {
-            match effect {
-                BrokerEffect::Send { to, msg } => {
-                    send_datagram(&endpoint, replica_addr(to), Wire::Peer { from: node, msg });
-                }
-                BrokerEffect::Respond {
-                    client,
+            BrokerEffect::Respond {
+                client,
+                request_id,
+                response,
+            } => {
+                let wire = Wire::Response {
                     request_id,
                     response,
-                } => {
-                    let wire = Wire::Response {
-                        request_id,
-                        response,
-                    };
-                    send_datagram(&endpoint, client_addr(client), wire);
-                }
-                BrokerEffect::Persist(_) | BrokerEffect::Sync { .. } => {}
+                };
+                send_datagram(endpoint, client_addr(client), wire);
             }
+            BrokerEffect::Persist(_) | BrokerEffect::Sync { .. } => {}
         }
-        for (sync_id, upto, complete_at_us) in syncs {
-            let world = world.clone();
-            let tx = events_tx.clone();
-            madsim::task::spawn(async move {
-                let wait = complete_at_us.saturating_sub(world.now_us());
-                madsim::time::sleep(Duration::from_micros(wait)).await;
-                if let Some(upto) = upto {
-                    world.lock().disks[node.0 as usize].complete_sync(upto);
-                }
-                let _ = tx.unbounded_send(Event::Persisted(sync_id));
-            });
-        }
+    }
+    for (sync_id, upto, complete_at_us) in syncs {
+        let world = world.clone();
+        let tx = events_tx.clone();
+        madsim::task::spawn(async move {
+            let wait = complete_at_us.saturating_sub(world.now_us());
+            madsim::time::sleep(Duration::from_micros(wait)).await;
+            if let Some(upto) = upto {
+                world.lock().disks[node.0 as usize].complete_sync(upto);
+            }
+            let _ = tx.unbounded_send(Event::Persisted(sync_id));
+        });
     }
 }
 
