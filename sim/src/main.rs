@@ -26,6 +26,8 @@ enum Command {
     Regress(sim::commands::regress::RegressArgs),
     /// Run every combination of several `--set KEY=V1,V2` values; one table, one chart.
     Sweep(sim::commands::sweep::SweepArgs),
+    /// Run several scenarios (e.g. one per replication mode) and print one table across them.
+    Compare(sim::commands::compare::CompareArgs),
     /// Check a history file for linearizability (JSON lines, or a Jepsen etcd log).
     CheckHistory(sim::commands::check_history::CheckHistoryArgs),
 }
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => sim::cli::replay(args),
         Command::Regress(args) => sim::commands::regress::regress(args),
         Command::Sweep(args) => sim::commands::sweep::sweep(args),
+        Command::Compare(args) => sim::commands::compare::compare(args),
         Command::CheckHistory(args) => sim::commands::check_history::check_history(args),
     };
     match result {

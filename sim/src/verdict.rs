@@ -57,9 +57,20 @@ impl Finding {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpCounts {
+    /// Sends only: acknowledged, definitely failed, unknown.
     pub sent_ok: u32,
     pub failed: u32,
     pub unknown: u32,
+    /// Pulls that returned messages (or nothing), failed, or got no answer.
+    #[serde(default)]
+    pub pulls_ok: u32,
+    #[serde(default)]
+    pub pulls_failed: u32,
+    #[serde(default)]
+    pub pulls_unknown: u32,
+    /// Distinct message bodies consumers received.
+    #[serde(default)]
+    pub delivered: u32,
 }
 
 /// Everything a report keeps of one seed. Holds no wall-clock data.
@@ -294,14 +305,22 @@ fn safety_kind(violation: &SafetyViolation) -> &'static str {
 
 fn count_ops(history: &[Operation]) -> OpCounts {
     let mut counts = OpCounts::default();
+    let mut delivered: BTreeSet<&str> = BTreeSet::new();
     for op in history {
-        match op.outcome {
-            OpOutcome::Sent { .. } => counts.sent_ok += 1,
-            OpOutcome::Fail => counts.failed += 1,
-            OpOutcome::Unknown => counts.unknown += 1,
-            OpOutcome::Pulled { .. } => {}
+        let pull = matches!(op.input, crate::history::OpInput::Pull { .. });
+        match (&op.outcome, pull) {
+            (OpOutcome::Sent { .. }, _) => counts.sent_ok += 1,
+            (OpOutcome::Fail, false) => counts.failed += 1,
+            (OpOutcome::Unknown, false) => counts.unknown += 1,
+            (OpOutcome::Pulled { bodies }, _) => {
+                counts.pulls_ok += 1;
+                delivered.extend(bodies.iter().map(String::as_str));
+            }
+            (OpOutcome::Fail, true) => counts.pulls_failed += 1,
+            (OpOutcome::Unknown, true) => counts.pulls_unknown += 1,
         }
     }
+    counts.delivered = delivered.len() as u32;
     counts
 }
 

@@ -1,4 +1,4 @@
-use super::protocol::{ClientResponse, QueueKey, StoredMessage};
+use super::protocol::{ClientResponse, QueueKey, StoredMessage, StoredOffsetCommit};
 use crate::store::{Entry, EntryKind};
 use crate::types::LogIndex;
 
@@ -80,22 +80,41 @@ impl ConsumeQueue {
 #[derive(Clone, Debug, Default)]
 pub struct ConsumeQueues {
     queues: std::collections::BTreeMap<QueueKey, ConsumeQueue>,
+    /// Committed consumer offsets, by (consumer group, queue).
+    offsets: std::collections::BTreeMap<(String, QueueKey), u64>,
 }
 
 impl ConsumeQueues {
-    /// Dispatches one entry; returns the message's queue and queue offset (None for a Noop).
+    /// Dispatches one entry; returns the message's queue and queue offset (None for a Noop or
+    /// a consumer offset commit, which updates the offset table instead).
     pub fn dispatch(&mut self, entry: &Entry) -> Option<(QueueKey, u64)> {
         if entry.kind != EntryKind::Normal {
             return None;
         }
-        let message = StoredMessage::decode(&entry.data)
-            .expect("invariant: every Normal entry is a StoredMessage");
+        let Some(message) = StoredMessage::decode(&entry.data) else {
+            let commit = StoredOffsetCommit::decode(&entry.data)
+                .expect("invariant: every Normal entry is a StoredMessage or a StoredOffsetCommit");
+            self.commit_offset(commit.group, commit.queue, commit.offset);
+            return None;
+        };
         let offset = self
             .queues
             .entry(message.queue.clone())
             .or_default()
             .dispatch(entry.index, message.msg_id);
         Some((message.queue, offset))
+    }
+
+    /// Records a consumer group's offset for a queue (the last commit wins, as in RocketMQ).
+    pub fn commit_offset(&mut self, group: String, queue: QueueKey, offset: u64) {
+        self.offsets.insert((group, queue), offset);
+    }
+
+    /// The offset `group` last committed for `queue`.
+    pub fn committed_offset(&self, group: &str, queue: &QueueKey) -> Option<u64> {
+        self.offsets
+            .get(&(group.to_string(), queue.clone()))
+            .copied()
     }
 
     pub fn get(&self, key: &QueueKey) -> Option<&ConsumeQueue> {

@@ -6,7 +6,7 @@ mod consume_queue;
 pub mod protocol;
 
 pub use consume_queue::{ConsumeQueue, ConsumeQueues};
-pub use protocol::{ClientRequest, ClientResponse, QueueKey, StoredMessage};
+pub use protocol::{ClientRequest, ClientResponse, QueueKey, StoredMessage, StoredOffsetCommit};
 
 use crate::proto::PeerMessage;
 use crate::raft::{self, Effect, Input, Node, ProposeOutcome, RecoveryError, Role, Status};
@@ -114,6 +114,11 @@ impl Broker {
         self.queues.get(key)
     }
 
+    /// The consumer offset `group` committed for `queue`, as this replica has applied it.
+    pub fn committed_offset(&self, group: &str, queue: &QueueKey) -> Option<u64> {
+        self.queues.committed_offset(group, queue)
+    }
+
     pub fn step(&mut self, now_ms: u64, input: BrokerInput) {
         match input {
             BrokerInput::Tick => self.raft.step(now_ms, Input::Tick),
@@ -160,6 +165,42 @@ impl Broker {
                 let response = self.pull(&queue, offset, max);
                 self.respond(client, request_id, response);
             }
+            BrokerInput::Client {
+                client,
+                request_id,
+                request:
+                    ClientRequest::CommitOffset {
+                        group,
+                        queue,
+                        offset,
+                    },
+            } => {
+                // Through the log, like a send: answered OffsetCommitted once applied.
+                let proposal = ProposalId(self.next_proposal);
+                self.next_proposal += 1;
+                self.proposals.insert(proposal, (client, request_id));
+                let data = StoredOffsetCommit {
+                    group,
+                    queue,
+                    offset,
+                }
+                .encode();
+                self.raft
+                    .step(now_ms, Input::ClientPropose { proposal, data });
+            }
+            BrokerInput::Client {
+                client,
+                request_id,
+                request: ClientRequest::QueryOffset { group, queue },
+            } => {
+                let response = match self.readable() {
+                    Ok(_) => ClientResponse::Offset {
+                        offset: self.queues.committed_offset(&group, &queue),
+                    },
+                    Err(refusal) => refusal,
+                };
+                self.respond(client, request_id, response);
+            }
         }
         self.drain_raft();
     }
@@ -168,14 +209,42 @@ impl Broker {
         std::mem::take(&mut self.effects)
     }
 
+    /// A pull, served by the leader from its applied (committed) log.
+    ///
+    /// # Read safety
+    /// A leader serves reads only once it has applied an entry of its own term (Raft §8):
+    /// before that, its commit index may lag what the previous leader acknowledged, and a pull
+    /// could miss an acknowledged message (`Busy` until then). There is no ReadIndex round:
+    /// a leader that was cut off still serves pulls from its local state until check-quorum
+    /// makes it step down. This is safe as long as no other leader can commit in the
+    /// meantime: followers refuse votes while they hear from a leader (leader stickiness) and
+    /// the old leader steps down after the election timeout without a quorum, so the reads
+    /// rest on a lease of one election timeout, which holds only with bounded clock drift
+    /// between replicas. Scenarios that skew clocks past that bound can show stale reads.
     fn pull(&self, queue: &QueueKey, offset: u64, max: u32) -> ClientResponse {
+        match self.readable() {
+            Ok(applied) => self.queues.pull(queue, offset, max, applied),
+            Err(refusal) => refusal,
+        }
+    }
+
+    /// The applied index a leader may read at, or the refusal (see `pull`).
+    fn readable(&self) -> Result<LogIndex, ClientResponse> {
         let status = self.raft.status();
         if status.role != Role::Leader {
-            return ClientResponse::NotLeader {
+            return Err(ClientResponse::NotLeader {
                 leader_hint: status.leader,
-            };
+            });
         }
-        self.queues.pull(queue, offset, max, status.applied_index)
+        let applied_term = usize::try_from(status.applied_index.0)
+            .ok()
+            .and_then(|applied| applied.checked_sub(1))
+            .and_then(|position| self.raft.log().get(position))
+            .map(|entry| entry.term);
+        if applied_term != Some(status.term) {
+            return Err(ClientResponse::Busy);
+        }
+        Ok(status.applied_index)
     }
 
     fn respond(&mut self, client: ClientId, request_id: u64, response: ClientResponse) {
@@ -269,8 +338,11 @@ impl Broker {
             let (client, request_id) = entry.remove();
             let stored = &self.raft.log()
                 [usize::try_from(index.0 - 1).expect("invariant: log indexes fit in usize")];
-            let message = StoredMessage::decode(&stored.data)
-                .expect("invariant: a committed send is a StoredMessage");
+            let Some(message) = StoredMessage::decode(&stored.data) else {
+                // A consumer offset commit: applied to the offset table by `dispatch`.
+                self.respond(client, request_id, ClientResponse::OffsetCommitted);
+                continue;
+            };
             let queue_offset = self
                 .queues
                 .get(&message.queue)
@@ -303,5 +375,169 @@ impl ReplicaNode for Broker {
     }
     fn log(&self) -> &[Entry] {
         self.raft.log()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue() -> QueueKey {
+        QueueKey {
+            topic: "orders".into(),
+            queue_id: 1,
+        }
+    }
+
+    /// Steps a one-replica group until `until_ms`, completing every sync at once; returns the
+    /// client responses seen.
+    fn run(broker: &mut Broker, from_ms: u64, until_ms: u64) -> Vec<(u64, ClientResponse)> {
+        let mut responses = Vec::new();
+        let mut now = from_ms;
+        while now <= until_ms {
+            broker.step(now, BrokerInput::Tick);
+            loop {
+                let effects = broker.take_effects();
+                if effects.is_empty() {
+                    break;
+                }
+                for effect in effects {
+                    match effect {
+                        BrokerEffect::Sync { sync_id } => {
+                            broker.step(now, BrokerInput::Persisted { sync_id })
+                        }
+                        BrokerEffect::Respond {
+                            request_id,
+                            response,
+                            ..
+                        } => responses.push((request_id, response)),
+                        BrokerEffect::Send { .. } | BrokerEffect::Persist(_) => {}
+                    }
+                }
+            }
+            now += 10;
+        }
+        responses
+    }
+
+    fn client(broker: &mut Broker, now_ms: u64, request_id: u64, request: ClientRequest) {
+        broker.step(
+            now_ms,
+            BrokerInput::Client {
+                client: ClientId(7),
+                request_id,
+                request,
+            },
+        );
+    }
+
+    #[test]
+    fn offset_commits_go_through_the_log_and_are_not_messages() {
+        // Why: consumer offsets are committed through the log (DESIGN.md); readers that build
+        // per-queue logs from entries must not mistake a commit for a message.
+        let mut broker = Broker::new(
+            raft::Config::default(),
+            NodeId(0),
+            vec![NodeId(0)],
+            RecoveredState::default(),
+            1,
+        )
+        .expect("a fresh replica");
+        run(&mut broker, 0, 20_000);
+        assert_eq!(broker.raft().status().role, Role::Leader);
+        let query = ClientRequest::QueryOffset {
+            group: "g".into(),
+            queue: queue(),
+        };
+        client(&mut broker, 20_000, 1, query.clone());
+        let send = ClientRequest::Send {
+            queue: queue(),
+            msg_id: "m0".into(),
+        };
+        client(&mut broker, 20_000, 2, send);
+        let commit = ClientRequest::CommitOffset {
+            group: "g".into(),
+            queue: queue(),
+            offset: 1,
+        };
+        client(&mut broker, 20_000, 3, commit);
+        let responses = run(&mut broker, 20_000, 20_100);
+        assert!(responses.contains(&(1, ClientResponse::Offset { offset: None })));
+        assert!(responses.iter().any(|(id, r)| *id == 2
+            && matches!(
+                r,
+                ClientResponse::SendOk {
+                    queue_offset: 0,
+                    ..
+                }
+            )));
+        assert!(responses.contains(&(3, ClientResponse::OffsetCommitted)));
+        client(&mut broker, 20_100, 4, query);
+        let responses = run(&mut broker, 20_100, 20_110);
+        assert!(responses.contains(&(4, ClientResponse::Offset { offset: Some(1) })));
+        // The commit is a log entry, but neither a message nor part of the queue.
+        let last = broker.raft().log().last().expect("entries").clone();
+        assert_eq!(StoredMessage::decode(&last.data), None);
+        assert_eq!(
+            StoredOffsetCommit::decode(&last.data).map(|c| c.offset),
+            Some(1)
+        );
+        assert_eq!(broker.queue(&queue()).map(ConsumeQueue::len), Some(1));
+        let message = StoredMessage {
+            queue: queue(),
+            msg_id: "m0".into(),
+        };
+        assert_eq!(StoredOffsetCommit::decode(&message.encode()), None);
+    }
+
+    #[test]
+    fn a_follower_refuses_offset_queries_and_commits_naming_the_leader() {
+        // Why: offsets are answered from committed state by the leader only.
+        let mut broker = Broker::new(
+            raft::Config::default(),
+            NodeId(1),
+            vec![NodeId(0), NodeId(1), NodeId(2)],
+            RecoveredState::default(),
+            1,
+        )
+        .expect("a fresh replica");
+        client(
+            &mut broker,
+            0,
+            1,
+            ClientRequest::QueryOffset {
+                group: "g".into(),
+                queue: queue(),
+            },
+        );
+        client(
+            &mut broker,
+            0,
+            2,
+            ClientRequest::CommitOffset {
+                group: "g".into(),
+                queue: queue(),
+                offset: 3,
+            },
+        );
+        let responses: Vec<_> = broker
+            .take_effects()
+            .into_iter()
+            .filter_map(|effect| match effect {
+                BrokerEffect::Respond {
+                    request_id,
+                    response,
+                    ..
+                } => Some((request_id, response)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            responses,
+            vec![
+                (1, ClientResponse::NotLeader { leader_hint: None }),
+                (2, ClientResponse::NotLeader { leader_hint: None }),
+            ]
+        );
     }
 }

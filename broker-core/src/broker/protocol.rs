@@ -21,6 +21,16 @@ pub enum ClientRequest {
         offset: u64,
         max: u32,
     },
+    /// UPDATE_CONSUMER_OFFSET: consumer `group` has processed `queue` up to (not including)
+    /// `offset`. DLedger mode: a log entry, answered `OffsetCommitted` after commit;
+    /// master–slave: kept on the master (RocketMQ's consumerOffset table), answered at once.
+    CommitOffset {
+        group: String,
+        queue: QueueKey,
+        offset: u64,
+    },
+    /// QUERY_CONSUMER_OFFSET: the offset `group` last committed for `queue`.
+    QueryOffset { group: String, queue: QueueKey },
 }
 
 /// A broker's answer.
@@ -33,6 +43,10 @@ pub enum ClientResponse {
     },
     /// PULL: committed messages `offset..offset+n` of the queue, as msg ids.
     Pulled { offset: u64, msg_ids: Vec<String> },
+    /// A consumer offset commit is committed (DLedger) or recorded (master).
+    OffsetCommitted,
+    /// The committed consumer offset of a group for a queue (None: never committed).
+    Offset { offset: Option<u64> },
     /// Definitely not done here: this broker is not the leader (it may name the one it believes is).
     NotLeader { leader_hint: Option<NodeId> },
     /// Definitely not done: overloaded or handing leadership over; retry later.
@@ -67,5 +81,35 @@ impl StoredMessage {
 
     pub fn decode(data: &[u8]) -> Option<StoredMessage> {
         serde_json::from_slice(data).ok()
+    }
+}
+
+/// What a Normal log entry carries for a consumer offset commit. Encoded as
+/// `{"offset_commit":{..}}`, which never decodes as a `StoredMessage` (and a `StoredMessage`
+/// never decodes as one), so readers that look for messages skip it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredOffsetCommit {
+    pub group: String,
+    pub queue: QueueKey,
+    pub offset: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OffsetCommitEnvelope {
+    offset_commit: StoredOffsetCommit,
+}
+
+impl StoredOffsetCommit {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(&OffsetCommitEnvelope {
+            offset_commit: self.clone(),
+        })
+        .expect("invariant: a StoredOffsetCommit always serialises")
+    }
+
+    pub fn decode(data: &[u8]) -> Option<StoredOffsetCommit> {
+        serde_json::from_slice::<OffsetCommitEnvelope>(data)
+            .ok()
+            .map(|envelope| envelope.offset_commit)
     }
 }

@@ -191,6 +191,11 @@ impl MasterSlaveBroker {
         self.queues.get(key)
     }
 
+    /// The consumer offset `group` committed for `queue` on this replica (master only).
+    pub fn committed_offset(&self, group: &str, queue: &QueueKey) -> Option<u64> {
+        self.queues.committed_offset(group, queue)
+    }
+
     pub fn step(&mut self, now_ms: u64, input: BrokerInput) {
         assert!(
             now_ms >= self.now_ms,
@@ -313,6 +318,28 @@ impl MasterSlaveBroker {
                 let response = self.queues.pull(&queue, offset, max, self.applied_index);
                 self.respond(client, request_id, response);
             }
+            // Consumer offsets live on the master only (its consumerOffset table, in memory
+            // here: a restarted master has forgotten them and consumers start over, which is
+            // at-least-once delivery). Slaves send consumers to the master.
+            ClientRequest::CommitOffset {
+                group,
+                queue,
+                offset,
+            } if self.is_master() => {
+                self.queues.commit_offset(group, queue, offset);
+                self.respond(client, request_id, ClientResponse::OffsetCommitted);
+            }
+            ClientRequest::QueryOffset { group, queue } if self.is_master() => {
+                let offset = self.queues.committed_offset(&group, &queue);
+                self.respond(client, request_id, ClientResponse::Offset { offset });
+            }
+            ClientRequest::CommitOffset { .. } | ClientRequest::QueryOffset { .. } => self.respond(
+                client,
+                request_id,
+                ClientResponse::NotLeader {
+                    leader_hint: Some(self.master),
+                },
+            ),
         }
     }
 

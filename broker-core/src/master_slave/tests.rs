@@ -565,3 +565,62 @@ fn slave_keeps_an_early_push_until_the_gap_fills() {
         ]
     );
 }
+
+// Consumer offsets are kept on the master; a slave sends consumers there.
+#[test]
+fn master_keeps_consumer_offsets_and_slaves_refuse_them() {
+    let config = config(ReplicationMode::Async, FlushMode::Async);
+    let mut master = node(&config, MASTER, vec![]);
+    let mut slave = node(&config, SLAVE, vec![]);
+    let commit = ClientRequest::CommitOffset {
+        group: "cg".into(),
+        queue: queue(),
+        offset: 5,
+    };
+    let query = ClientRequest::QueryOffset {
+        group: "cg".into(),
+        queue: queue(),
+    };
+    let respond = |request_id, response| BrokerEffect::Respond {
+        client: CLIENT,
+        request_id,
+        response,
+    };
+    for (request_id, request) in [(1, query.clone()), (2, commit.clone()), (3, query.clone())] {
+        master.step(
+            1,
+            BrokerInput::Client {
+                client: CLIENT,
+                request_id,
+                request,
+            },
+        );
+    }
+    assert_eq!(
+        master.take_effects(),
+        vec![
+            respond(1, ClientResponse::Offset { offset: None }),
+            respond(2, ClientResponse::OffsetCommitted),
+            respond(3, ClientResponse::Offset { offset: Some(5) }),
+        ]
+    );
+    assert_eq!(master.committed_offset("cg", &queue()), Some(5));
+    assert!(master.log().is_empty(), "offsets are not CommitLog entries");
+    for (request_id, request) in [(1, commit), (2, query)] {
+        slave.step(
+            1,
+            BrokerInput::Client {
+                client: CLIENT,
+                request_id,
+                request,
+            },
+        );
+    }
+    let not_leader = ClientResponse::NotLeader {
+        leader_hint: Some(MASTER),
+    };
+    assert_eq!(
+        slave.take_effects(),
+        vec![respond(1, not_leader.clone()), respond(2, not_leader)]
+    );
+}

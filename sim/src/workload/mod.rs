@@ -1,8 +1,10 @@
 //! Clients: producers that send at a fixed rate, find the leader, time out, and record every
-//! operation in the history.
+//! operation in the history; consumers that pull every queue and commit their offsets.
 
+pub mod consumer;
 mod producer;
 
+pub use consumer::run_consumer;
 pub use producer::run_producer;
 
 use broker_core::broker::QueueKey;
@@ -22,6 +24,12 @@ pub struct WorkloadSpec {
     pub retry_backoff_us: u64,
     /// How long a replica that timed out is avoided (RocketMQ's latency fault tolerance).
     pub suspect_us: u64,
+    /// Consumer clients, all in one consumer group; their client ids follow the producers'.
+    #[serde(default)]
+    pub consumers: u32,
+    /// A consumer whose pull returned nothing pulls that queue again after this.
+    #[serde(default)]
+    pub consumer_poll_us: u64,
 }
 
 /// The name of a queue of a group in the history: `g0/orders/1`.

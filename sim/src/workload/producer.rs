@@ -23,10 +23,12 @@ struct ProducerState {
     next_request_id: u64,
 }
 
-struct Producer {
-    world: Arc<World>,
-    id: ClientId,
-    endpoint: Arc<Endpoint>,
+/// One client's connection to the cluster: its address, leader guesses and waiting requests.
+/// Producers send through it; consumers (`consumer.rs`) pull and commit offsets through it.
+pub(super) struct Producer {
+    pub(super) world: Arc<World>,
+    pub(super) id: ClientId,
+    pub(super) endpoint: Arc<Endpoint>,
     state: Mutex<ProducerState>,
 }
 
@@ -38,15 +40,15 @@ impl Producer {
     }
 }
 
-/// Runs producer `client` for the whole fault phase.
-pub async fn run_producer(world: Arc<World>, client: ClientId) {
+/// Binds client `client`'s address and starts routing the responses it receives.
+pub(super) async fn connect(world: Arc<World>, client: ClientId) -> Arc<Producer> {
     let spec = world.spec.clone();
     let endpoint = Endpoint::bind(client_addr(client))
         .await
         .expect("invariant: each client has its own address");
     let replicas_total = (spec.groups * spec.replicas) as usize;
     let producer = Arc::new(Producer {
-        world: world.clone(),
+        world,
         id: client,
         endpoint: Arc::new(endpoint),
         state: Mutex::new(ProducerState {
@@ -57,6 +59,13 @@ pub async fn run_producer(world: Arc<World>, client: ClientId) {
         }),
     });
     spawn_response_router(producer.clone());
+    producer
+}
+
+/// Runs producer `client` for the whole fault phase.
+pub async fn run_producer(world: Arc<World>, client: ClientId) {
+    let spec = world.spec.clone();
+    let producer = connect(world.clone(), client).await;
 
     let interval_us = 1_000_000 / u64::from(spec.workload.send_rate_per_s.max(1));
     // Producers start staggered so their sends interleave.
@@ -176,7 +185,9 @@ impl Producer {
                         break OpOutcome::Fail;
                     }
                 }
-                ClientResponse::Pulled { .. } => {
+                ClientResponse::Pulled { .. }
+                | ClientResponse::OffsetCommitted
+                | ClientResponse::Offset { .. } => {
                     panic!("invariant: a broker answers a send with a send response")
                 }
             }
@@ -193,7 +204,30 @@ impl Producer {
         }
     }
 
-    fn register(&self) -> (u64, oneshot::Receiver<ClientResponse>) {
+    /// One request to `target`, waiting up to `timeout_us` for its answer (None: no answer).
+    pub(super) async fn request(
+        &self,
+        target: NodeId,
+        request: ClientRequest,
+        timeout_us: u64,
+    ) -> Option<ClientResponse> {
+        let (request_id, answer) = self.register();
+        let wire = Wire::Request {
+            client: self.id,
+            request_id,
+            request,
+        };
+        send_datagram(&self.endpoint, replica_addr(target), wire);
+        match madsim::time::timeout(Duration::from_micros(timeout_us), answer).await {
+            Ok(Ok(response)) => Some(response),
+            _ => {
+                self.state().waiting.remove(&request_id);
+                None
+            }
+        }
+    }
+
+    pub(super) fn register(&self) -> (u64, oneshot::Receiver<ClientResponse>) {
         let (tx, rx) = oneshot::channel();
         let mut state = self.state();
         let request_id = state.next_request_id;
@@ -203,7 +237,7 @@ impl Producer {
     }
 
     /// Sleeps the retry backoff; false when that would pass the deadline.
-    async fn backoff(&self, deadline_us: u64) -> bool {
+    pub(super) async fn backoff(&self, deadline_us: u64) -> bool {
         let backoff_us = self.world.spec.workload.retry_backoff_us;
         if self.world.now_us() + backoff_us >= deadline_us {
             return false;
@@ -218,7 +252,7 @@ impl Producer {
 
     /// The believed leader, or the next replica of the group that is not suspect; when all
     /// are, the one whose suspicion ends first.
-    fn choose_replica(&self, group: u32) -> NodeId {
+    pub(super) fn choose_replica(&self, group: u32) -> NodeId {
         let replicas = self.world.spec.replicas;
         let guess = self.state().leader_guess[group as usize];
         let candidates: Vec<NodeId> = (0..replicas)
@@ -237,21 +271,21 @@ impl Producer {
             })
     }
 
-    fn is_suspect(&self, node: NodeId) -> bool {
+    pub(super) fn is_suspect(&self, node: NodeId) -> bool {
         self.state().suspect_until_us[node.0 as usize] > self.world.now_us()
     }
 
-    fn suspect(&self, node: NodeId) {
+    pub(super) fn suspect(&self, node: NodeId) {
         let until = self.world.now_us() + self.world.spec.workload.suspect_us;
         self.state().suspect_until_us[node.0 as usize] = until;
     }
 
-    fn believe_leader(&self, group: u32, node: NodeId) {
+    pub(super) fn believe_leader(&self, group: u32, node: NodeId) {
         let index = node.0 - group * self.world.spec.replicas;
         self.state().leader_guess[group as usize] = index;
     }
 
-    fn rotate(&self, group: u32, after: NodeId) {
+    pub(super) fn rotate(&self, group: u32, after: NodeId) {
         let replicas = self.world.spec.replicas;
         let index = (after.0 - group * replicas + 1) % replicas;
         self.state().leader_guess[group as usize] = index;

@@ -136,6 +136,8 @@ impl WorldSpec {
                 // rotation for seconds; shorter, and followers' stale leader hints send
                 // clients back to a dead leader before the election ends.
                 suspect_us: SUSPECT_US_DEFAULT.max(send_timeout_us),
+                consumers: scenario.workload.consumers,
+                consumer_poll_us: 100_000,
             },
             faults: scenario.faults.clone(),
             broken: cluster.broken,
@@ -394,6 +396,17 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
             .name(format!("producer-{c}"))
             .ip(client_ip(client))
             .init(move || workload::run_producer(world.clone(), client))
+            .build();
+    }
+    // Consumers' client ids (and addresses) follow the producers'.
+    for index in 0..spec.workload.consumers {
+        let world = world.clone();
+        let client = ClientId(spec.workload.producers + index);
+        handle
+            .create_node()
+            .name(format!("consumer-{index}"))
+            .ip(client_ip(client))
+            .init(move || workload::run_consumer(world.clone(), client, index))
             .build();
     }
 

@@ -91,6 +91,18 @@ pub fn input(input: &BrokerInput) -> String {
                 "client c{} req {request_id}: pull {}/{} from {offset} max {max}",
                 client.0, queue.topic, queue.queue_id
             ),
+            ClientRequest::CommitOffset {
+                group,
+                queue,
+                offset,
+            } => format!(
+                "client c{} req {request_id}: commit offset {offset} of {}/{} for {group}",
+                client.0, queue.topic, queue.queue_id
+            ),
+            ClientRequest::QueryOffset { group, queue } => format!(
+                "client c{} req {request_id}: query offset of {}/{} for {group}",
+                client.0, queue.topic, queue.queue_id
+            ),
         },
     }
 }

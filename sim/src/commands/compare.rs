@@ -1,0 +1,185 @@
+//! `sim compare A.ron B.ron ... [--seeds N]`: runs each scenario (typically the same workload
+//! and faults under different replication modes) and prints one table, a row per scenario:
+//! acknowledged sends lost, duplicates, offset conflicts, non-linearizable seeds, the
+//! client-perceived unavailability (the failover `client` stage), send outcomes and the
+//! messages consumers received.
+//! Exit 0: every scenario's expectations held; 1: some did not; 2: bad input.
+
+use crate::cli::{default_jobs, load_scenario, run_report, seeds_of};
+use crate::report::{ms, RunReport};
+use crate::scenario::Scenario;
+use clap::Args;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The scenario files (RON), one row each.
+    #[arg(required = true)]
+    pub scenarios: Vec<PathBuf>,
+    /// Seeds per scenario, from each scenario's first seed (default: the scenario's count).
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Seeds run at once (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Override a field in every scenario, e.g. `--set workload.consumers=2` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Print no progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// One scenario's row of the comparison.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompareRow {
+    pub scenario: String,
+    pub replication: String,
+    pub seeds: usize,
+    pub lost_acked_total: u64,
+    pub lost_acked_worst: u64,
+    pub duplicates: u64,
+    pub offset_conflicts: u64,
+    pub not_linearizable_seeds: u64,
+    pub client_p50_us: Option<u64>,
+    pub client_p99_us: Option<u64>,
+    pub client_max_us: Option<u64>,
+    pub client_not_reached: u32,
+    pub sends_ok: u64,
+    pub sends_failed: u64,
+    pub sends_unknown: u64,
+    /// Distinct messages consumers received, summed over seeds.
+    pub delivered: u64,
+    pub expectations_held: bool,
+}
+
+impl CompareRow {
+    pub fn from_report(scenario: &Scenario, report: &RunReport) -> CompareRow {
+        let count = |kind: &str| -> u64 {
+            u64::from(report.findings_by_kind.get(kind).copied().unwrap_or(0))
+        };
+        let lost_per_seed: Vec<u64> = report
+            .per_seed
+            .iter()
+            .map(|o| {
+                o.findings
+                    .iter()
+                    .filter(|f| f.kind() == "lost_acked")
+                    .count() as u64
+            })
+            .collect();
+        let client = report.stage("client");
+        let sum = |f: &dyn Fn(&crate::verdict::OpCounts) -> u32| -> u64 {
+            report.per_seed.iter().map(|o| u64::from(f(&o.ops))).sum()
+        };
+        CompareRow {
+            scenario: scenario.name.clone(),
+            replication: format!("{:?}", scenario.cluster.replication),
+            seeds: report.seeds.len(),
+            lost_acked_total: lost_per_seed.iter().sum(),
+            lost_acked_worst: lost_per_seed.iter().copied().max().unwrap_or(0),
+            duplicates: count("duplicate"),
+            offset_conflicts: count("offset_conflict"),
+            not_linearizable_seeds: report
+                .per_seed
+                .iter()
+                .filter(|o| o.check.verdict == "not_linearizable")
+                .count() as u64,
+            client_p50_us: client.and_then(|p| p.p50_us),
+            client_p99_us: client.and_then(|p| p.p99_us),
+            client_max_us: client.and_then(|p| p.max_us),
+            client_not_reached: client.map_or(0, |p| p.not_reached),
+            sends_ok: sum(&|c| c.sent_ok),
+            sends_failed: sum(&|c| c.failed),
+            sends_unknown: sum(&|c| c.unknown),
+            delivered: sum(&|c| c.delivered),
+            expectations_held: report.expectations.iter().all(|e| e.held),
+        }
+    }
+}
+
+pub fn compare_table(rows: &[CompareRow]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "scenario",
+        "replication",
+        "seeds",
+        "acked lost (total / worst seed)",
+        "duplicates",
+        "offset conflicts",
+        "not linearizable seeds",
+        "client unavailable p50/p99/max (ms)",
+        "sends ok/fail/unknown",
+        "delivered to consumers",
+        "expectations",
+    ]);
+    for row in rows {
+        let mut client = format!(
+            "{} / {} / {}",
+            ms(row.client_p50_us),
+            ms(row.client_p99_us),
+            ms(row.client_max_us)
+        );
+        if row.client_not_reached > 0 {
+            client.push_str(&format!(" ({} not reached)", row.client_not_reached));
+        }
+        table.add_row(vec![
+            row.scenario.clone(),
+            row.replication.clone(),
+            row.seeds.to_string(),
+            format!("{} / {}", row.lost_acked_total, row.lost_acked_worst),
+            row.duplicates.to_string(),
+            row.offset_conflicts.to_string(),
+            row.not_linearizable_seeds.to_string(),
+            client,
+            format!(
+                "{}/{}/{}",
+                row.sends_ok, row.sends_failed, row.sends_unknown
+            ),
+            row.delivered.to_string(),
+            if row.expectations_held {
+                "held"
+            } else {
+                "NOT held"
+            }
+            .to_string(),
+        ]);
+    }
+    table
+}
+
+pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    // Load every scenario first: a bad file fails before anything runs.
+    let scenarios = args
+        .scenarios
+        .iter()
+        .map(|path| load_scenario(path, &args.overrides))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let started = std::time::Instant::now();
+    let mut rows = Vec::new();
+    for scenario in &scenarios {
+        let seeds = seeds_of(scenario, args.seeds, None);
+        if !args.quiet {
+            eprintln!("compare: {} ({} seeds)", scenario.file_name, seeds.len());
+        }
+        let report = run_report(scenario, &seeds, jobs, !args.quiet);
+        rows.push(CompareRow::from_report(scenario, &report));
+    }
+    println!(
+        "compare: {} scenarios in {:.1} s wall; client unavailable = failover `client` stage \
+         (fault to the first acknowledged send invoked after it), across seeds; delivered = \
+         distinct messages consumers pulled, summed over seeds",
+        scenarios.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", compare_table(&rows));
+    Ok(if rows.iter().all(|r| r.expectations_held) {
+        ExitCode::SUCCESS
+    } else {
+        println!("some scenario's expectations did not hold: run it alone for the details");
+        ExitCode::from(1)
+    })
+}
