@@ -491,6 +491,73 @@ mod tests {
     }
 
     #[test]
+    fn a_new_leader_serves_pulls_only_after_applying_an_entry_of_its_term() {
+        // Why: Raft §8: before its first entry commits, a new leader's commit index may lag
+        // what the previous leader acknowledged; a pull then could miss an acknowledged message.
+        let mut broker = Broker::new(
+            raft::Config::default(),
+            NodeId(0),
+            vec![NodeId(0)],
+            RecoveredState::default(),
+            1,
+        )
+        .expect("a fresh replica");
+        let mut held = Vec::new();
+        let mut now = 0;
+        while broker.raft().status().role != Role::Leader && now < 20_000 {
+            broker.step(now, BrokerInput::Tick);
+            for effect in broker.take_effects() {
+                if let BrokerEffect::Sync { sync_id } = effect {
+                    if broker.raft().status().role == Role::Leader {
+                        held.push(sync_id);
+                    } else {
+                        broker.step(now, BrokerInput::Persisted { sync_id });
+                    }
+                }
+            }
+            // Syncs asked for while handling a Persisted (the step may have made it leader)
+            // are held.
+            for effect in broker.take_effects() {
+                if let BrokerEffect::Sync { sync_id } = effect {
+                    held.push(sync_id);
+                }
+            }
+            now += 10;
+        }
+        assert_eq!(broker.raft().status().role, Role::Leader);
+        let pull = ClientRequest::Pull {
+            queue: queue(),
+            offset: 0,
+            max: 8,
+        };
+        // The leader's first entry is not durable yet, so nothing of its term is applied.
+        assert_eq!(broker.raft().status().applied_index, LogIndex(0));
+        client(&mut broker, now, 1, pull.clone());
+        let responses: Vec<_> = broker
+            .take_effects()
+            .into_iter()
+            .filter_map(|effect| match effect {
+                BrokerEffect::Respond { response, .. } => Some(response),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(responses, vec![ClientResponse::Busy]);
+        for sync_id in held {
+            broker.step(now, BrokerInput::Persisted { sync_id });
+        }
+        run(&mut broker, now, now + 100);
+        client(&mut broker, now + 100, 2, pull);
+        let responses = run(&mut broker, now + 100, now + 110);
+        assert!(responses.contains(&(
+            2,
+            ClientResponse::Pulled {
+                offset: 0,
+                msg_ids: Vec::new()
+            }
+        )));
+    }
+
+    #[test]
     fn a_follower_refuses_offset_queries_and_commits_naming_the_leader() {
         // Why: offsets are answered from committed state by the leader only.
         let mut broker = Broker::new(
