@@ -122,3 +122,16 @@ fn a_master_slave_scenario_runs_and_exits_0() {
     let (code, stdout, stderr) = sim(&[&path, "--quiet", "--out", &out.display().to_string()]);
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
 }
+
+#[test]
+fn more_clients_than_simulated_hosts_is_bad_input_not_a_panic() {
+    let path = write_temp(
+        "clients.ron",
+        &VALID.replace("producers: 1,", "producers: 200, consumers: 100,"),
+    );
+    let (code, _, stderr) = sim(&[&path]);
+    assert_eq!(code, 2, "stderr: {stderr}");
+    assert!(stderr.contains("workload.consumers"), "stderr: {stderr}");
+    assert!(stderr.contains("at most 254"), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+}

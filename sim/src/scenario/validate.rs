@@ -22,6 +22,9 @@ pub const CLOCK_DRIFT_PPM_MAX: u32 = 500_000;
 pub const CLOCK_OFFSET_MS_MAX: u64 = 3600 * 1000;
 pub const PRODUCERS_MAX: u32 = 1000;
 pub const CONSUMERS_MAX: u32 = 1000;
+/// Producers and consumers together: each client is a simulated host with its own address in
+/// one /24 (10.0.1.1 ..= 10.0.1.254).
+pub const CLIENTS_MAX: u32 = 254;
 pub const SEND_RATE_PER_SECOND_MAX: u32 = 100_000;
 pub const TOPICS_MAX: usize = 64;
 pub const QUEUES_PER_TOPIC_MAX: u32 = 1024;
@@ -210,6 +213,16 @@ fn validate_workload(workload: &Workload) -> Check {
         workload.consumers.into(),
         0,
         CONSUMERS_MAX.into(),
+    )?;
+    ensure(
+        workload.producers.saturating_add(workload.consumers) <= CLIENTS_MAX,
+        "workload.consumers",
+        || {
+            format!(
+                "producers + consumers must be at most {CLIENTS_MAX} (one simulated host each), got {}",
+                u64::from(workload.producers) + u64::from(workload.consumers)
+            )
+        },
     )?;
     millis_in(
         "workload.send_timeout",
