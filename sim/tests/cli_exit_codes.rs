@@ -1,24 +1,8 @@
 //! The `sim` binary answers bad input with exit code 2 and a message naming file, line and
 //! field, never a panic; and a good scenario runs to exit code 0.
 
-use std::path::Path;
-use std::process::Command;
-
-fn sim(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .output()
-        .expect("the sim binary runs");
-    (
-        output
-            .status
-            .code()
-            .expect("sim exits, it is not killed by a signal"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+mod common;
+use common::sim;
 
 fn write_temp(name: &str, text: &str) -> String {
     let dir = std::env::temp_dir().join(format!("hasim-cli-{}", std::process::id()));

@@ -2,37 +2,17 @@
 //! failover must exit 1 with a table naming the figure, an unchanged run must exit 0, and the
 //! files it compares must be byte-identical from run to run.
 
+mod common;
+use common::{sim, workspace};
+
 use sim::report::regress::Baseline;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// A 3-seed baseline of scenarios/leader_crash.ron, small enough for the test suite.
 const BASELINE: &str = "sim/tests/data/baselines/leader_crash_3_seeds.ron";
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sim(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(workspace())
-        .output()
-        .expect("the sim binary runs");
-    (
-        output
-            .status
-            .code()
-            .expect("sim exits, it is not killed by a signal"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hasim-regress-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    common::temp_dir("regress", name)
 }
 
 /// The table row of `figure`, e.g. "detect p99 (ms)".

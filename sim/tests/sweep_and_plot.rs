@@ -2,33 +2,13 @@
 //! show failover growing with the heartbeat; the plots must exist and name every replica's
 //! lane, since a picture missing a replica would hide exactly the node that misbehaved.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+use common::{sim_in, workspace};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sim_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the sim binary runs");
-    (
-        output
-            .status
-            .code()
-            .expect("sim exits, it is not killed by a signal"),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use std::path::PathBuf;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hasim-plot-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    common::temp_dir("plot", name)
 }
 
 /// The first number (ms) in the table cell `column` (0-based, cells split by '┆') of the row
