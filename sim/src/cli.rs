@@ -263,6 +263,23 @@ pub fn print_report(scenario: &Scenario, report: &RunReport) {
         p.not_reached,
         scenario.settle_max
     );
+    let healed: Vec<Option<u64>> = report
+        .per_seed
+        .iter()
+        .flat_map(|o| o.cuts_healed.iter().map(|cut| cut.client_us))
+        .collect();
+    if !healed.is_empty() {
+        let p = crate::metrics::percentiles(&healed);
+        println!(
+            "Leader cut off from its majority but healed before any replica replaced it (not \
+             failovers): {} times; client stage p50 {} / p99 {} / max {} ms, {} not reached",
+            p.samples,
+            report::ms(p.p50_us),
+            report::ms(p.p99_us),
+            report::ms(p.max_us),
+            p.not_reached
+        );
+    }
     println!("\nWorst seeds by client-perceived failover:");
     println!("{}", report::worst_seeds_table(report, 5));
     if let Some(table) = report::failing_seeds_table(report, |seed| replay_command(scenario, seed))

@@ -81,6 +81,10 @@ pub struct SeedOutcome {
     pub end_us: u64,
     pub ops: OpCounts,
     pub failovers: Vec<FailoverTimeline>,
+    /// Faults that cut a leader off from its majority but healed before any replica replaced
+    /// it (`FailoverFault::healed_us`): not failovers; their client stage is the cut's cost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cuts_healed: Vec<FailoverTimeline>,
     pub settle_us: Vec<Option<u64>>,
     pub check: CheckSummary,
     pub findings: Vec<Finding>,
@@ -118,6 +122,7 @@ impl SeedOutcome {
             end_us: 0,
             ops: OpCounts::default(),
             failovers: Vec::new(),
+            cuts_healed: Vec::new(),
             settle_us: Vec::new(),
             check: CheckSummary::default(),
             findings: vec![Finding::Panic { message }],
@@ -141,13 +146,25 @@ pub fn evaluate(spec: &WorldSpec, run: &SeedRun) -> SeedOutcome {
             .and_then(|rest| rest.split('/').next())
             .and_then(|g| g.parse().ok())
     };
-    let failovers = metrics::failover_timelines(
+    let timelines = metrics::failover_timelines(
         &run.failover_faults,
         &run.observations,
         &run.history,
         spec.replicas,
         group_of_queue,
     );
+    let (cuts_healed, failovers): (Vec<FailoverTimeline>, Vec<FailoverTimeline>) =
+        timelines.into_iter().zip(&run.failover_faults).fold(
+            (Vec::new(), Vec::new()),
+            |(mut healed, mut failed_over), (timeline, fault)| {
+                if fault.healed_us.is_some() && timeline.elect_us.is_none() {
+                    healed.push(timeline);
+                } else {
+                    failed_over.push(timeline);
+                }
+                (healed, failed_over)
+            },
+        );
     let mut findings: Vec<Finding> = run
         .violations
         .iter()
@@ -211,6 +228,7 @@ pub fn evaluate(spec: &WorldSpec, run: &SeedRun) -> SeedOutcome {
         end_us: run.end_us,
         ops: count_ops(&run.history),
         failovers,
+        cuts_healed,
         settle_us: run.settle_us.clone(),
         check: check_summary(&report),
         findings,

@@ -10,6 +10,10 @@
 //! and the restarted master keeps the constant term), and client measures how long until sends
 //! succeed again, i.e. the master's downtime plus the clients' back-off.
 //!
+//! A fault whose cut healed before any replica replaced the old leader (`healed_us`: the old
+//! leader leads its term again with a majority) is not a failover: its election stages are not
+//! looked for after the heal, and `verdict` reports it apart from the failovers.
+//!
 //! `stale_leader_window`: how long the old leader still believed it led after the new leader was
 //! elected; `stale_leader_commits`: commit advances the old leader made in that window.
 
@@ -63,6 +67,7 @@ pub fn failover_timelines(
             let after: Vec<&Observation> = observations
                 .iter()
                 .filter(|o| o.at_us >= fault.t0_us)
+                .filter(|o| fault.healed_us.is_none_or(|healed| o.at_us < healed))
                 .filter(in_group)
                 .collect();
             let since = |at: u64| at - fault.t0_us;

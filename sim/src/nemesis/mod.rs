@@ -46,6 +46,11 @@ pub struct FailoverFault {
     pub t0_us: u64,
     pub old_leader: NodeId,
     pub old_term: Term,
+    /// When the old leader, still leading its term, could again exchange messages with a
+    /// majority before any replica replaced it: the cut healed first (µs). Stages after this
+    /// are not this fault's failover, and such a fault is reported apart, not as a failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healed_us: Option<u64>,
 }
 
 /// An instruction to a replica from outside the protocol (an operator's admin command).
@@ -124,10 +129,30 @@ impl Nemesis {
                     t0_us: self.world.now_us(),
                     old_leader: leader,
                     old_term: term,
+                    healed_us: None,
                 });
             }
         }
+        self.close_healed_failovers();
         nodes
+    }
+
+    /// Marks the open failover faults whose old leader leads its group again with a majority
+    /// (no replica replaced it: the cut healed before any failover).
+    fn close_healed_failovers(&mut self) {
+        let now_us = self.world.now_us();
+        let open: Vec<usize> = (0..self.failovers.len())
+            .filter(|&index| self.failovers[index].healed_us.is_none())
+            .filter(|&index| self.failovers[index].t0_us < now_us)
+            .collect();
+        for index in open {
+            let fault = &self.failovers[index];
+            let still_leads =
+                self.current_leader(fault.group) == Some((fault.old_leader, fault.old_term));
+            if still_leads && self.leader_reaches_majority(fault.old_leader) {
+                self.failovers[index].healed_us = Some(now_us);
+            }
+        }
     }
 
     /// Does what the fault says; returns the nodes it resolved to.
@@ -278,6 +303,7 @@ impl Nemesis {
                 self.restart(node);
             }
         }
+        self.close_healed_failovers();
     }
 
     fn for_each(
