@@ -332,6 +332,33 @@ fn isolated_leader_steps_down_and_is_replaced() {
     assert!(elected(&clean, 0..3, T, 22 * S).is_empty());
 }
 
+// A 2 s isolation is shorter than the 6 s election timeout: the old leader leads its term
+// again after the heal, no replica replaces it, and the fault is recorded as a healed cut,
+// not as a failover whose stages would be some later election's. The same isolation held for
+// 10 s is a failover.
+#[test]
+fn short_isolation_heals_before_failover_and_is_not_counted_as_one() {
+    let faults = r#"(at: "10s", fault: Isolate(Leader(group: 0))), (at: "12s", fault: Heal)"#;
+    let (outcome, run) = run3("30s", faults, 4);
+    assert_clean(&outcome);
+    let (old, old_term) = leader_at(&run, 0..3, T).expect("a leader at 10 s");
+    assert_eq!(run.failover_faults.len(), 1);
+    assert_eq!(run.failover_faults[0].healed_us, Some(12 * S));
+    assert!(elected(&run, 0..3, T, 30 * S).is_empty(), "{}", dump(&run, T));
+    assert_eq!(leader_at(&run, 0..3, 30 * S), Some((old, old_term)));
+    assert!(outcome.failovers.is_empty());
+    assert_eq!(outcome.cuts_healed.len(), 1);
+    assert_eq!(outcome.cuts_healed[0].elect_us, None);
+
+    let faults = r#"(at: "10s", fault: Isolate(Leader(group: 0))), (at: "20s", fault: Heal)"#;
+    let (outcome, run) = run3("30s", faults, 4);
+    assert_clean(&outcome);
+    assert_eq!(run.failover_faults[0].healed_us, None);
+    assert!(outcome.cuts_healed.is_empty());
+    assert_eq!(outcome.failovers.len(), 1);
+    assert!(outcome.failovers[0].elect_us.is_some());
+}
+
 /// The first seed (from 1) whose group-0 leader at 10 s is (or is not) node 0.
 fn seed_with_node0_leading(leading: bool) -> u64 {
     (1..40)
