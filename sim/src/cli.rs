@@ -151,7 +151,7 @@ fn expectations(scenario: &Scenario, report: &RunReport) -> Vec<ExpectationCheck
             !matches!(
                 kind.as_str(),
                 "lost_acked" | "not_linearizable" | "not_settled"
-            ) && kind.as_str() != crate::verdict::LOST_ACKED_OFFSET_REUSED
+            ) && !crate::verdict::CONSEQUENCES_OF_LOSS.contains(&kind.as_str())
         })
         .map(|(_, n)| u64::from(*n))
         .sum();
@@ -315,10 +315,17 @@ pub fn lost_acks_explained(report: &RunReport) -> Option<String> {
             continue;
         }
         let reused = count(crate::verdict::LOST_ACKED_OFFSET_REUSED);
+        let skips = count(crate::verdict::LOST_ACKED_CONSUMER_SKIP);
         let mut line = format!("seed {}: {lost} acknowledged sends lost", outcome.seed);
         if reused > 0 {
             line.push_str(&format!(
                 " ({reused} offset conflicts with them: their queue offsets went to later sends)"
+            ));
+        }
+        if skips > 0 {
+            line.push_str(&format!(
+                " ({skips} consumer skips over their offsets: consumers had read past them \
+                 before the master restarted shorter)"
             ));
         }
         if outcome.lost_writes.is_empty() {

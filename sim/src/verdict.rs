@@ -182,21 +182,13 @@ pub fn evaluate(spec: &WorldSpec, run: &SeedRun) -> SeedOutcome {
     }));
     let finals = final_state(spec, &run.final_logs);
     let violations = oracles::check(&run.history, &finals);
-    let lost_ops: BTreeSet<usize> = violations
-        .iter()
-        .filter_map(|violation| match violation {
-            SafetyViolation::LostAcknowledgedSend { op, .. } => Some(*op),
-            _ => None,
-        })
-        .collect();
+    let lost = LostSends::of(&violations);
     findings.extend(violations.into_iter().map(|violation| {
+        let kind = lost
+            .consequence_kind(&violation)
+            .unwrap_or_else(|| safety_kind(&violation));
         Finding::Safety {
-            kind: if reuses_lost_offset(&violation, &lost_ops) {
-                LOST_ACKED_OFFSET_REUSED
-            } else {
-                safety_kind(&violation)
-            }
-            .to_string(),
+            kind: kind.to_string(),
             detail: format!("{violation:?}"),
         }
     }));
@@ -295,15 +287,82 @@ fn final_state(spec: &WorldSpec, final_logs: &[Vec<AppliedEntry>]) -> FinalState
 
 /// The kind of an offset conflict that is a consequence of a lost acknowledged send: the lost
 /// message's queue offset was given to a later send (a master–slave master that lost its
-/// unflushed tail reuses those offsets). Counted with the loss that explains it, not apart.
+/// unflushed tail reuses those offsets), seen by its acknowledgement or by a consumer that
+/// pulled it. Counted with the loss that explains it, not apart.
 pub const LOST_ACKED_OFFSET_REUSED: &str = "lost_acked_offset_reused";
 
-fn reuses_lost_offset(violation: &SafetyViolation, lost_ops: &BTreeSet<usize>) -> bool {
-    let lost =
-        |sighting: &Sighting| matches!(sighting, Sighting::Ack { op } if lost_ops.contains(op));
-    match violation {
-        SafetyViolation::OffsetConflict { first, second, .. } => lost(first) || lost(second),
-        _ => false,
+/// The kind of a consumption skip over offsets where acknowledged sends were lost: the consumer
+/// had read past them before the master restarted shorter, and its next pulls start beyond the
+/// offsets the master gave to new sends. A consequence of the loss, counted with it.
+pub const LOST_ACKED_CONSUMER_SKIP: &str = "lost_acked_consumer_skip";
+
+/// Finding kinds that only follow from a lost acknowledged send (and are explained with it).
+pub const CONSEQUENCES_OF_LOSS: [&str; 2] = [LOST_ACKED_OFFSET_REUSED, LOST_ACKED_CONSUMER_SKIP];
+
+/// The acknowledged sends the oracles found lost, by history index, by (queue, offset) and by
+/// body.
+struct LostSends {
+    ops: BTreeSet<usize>,
+    offsets: BTreeSet<(String, u64)>,
+    bodies: BTreeSet<String>,
+}
+
+impl LostSends {
+    fn of(violations: &[SafetyViolation]) -> LostSends {
+        let mut lost = LostSends {
+            ops: BTreeSet::new(),
+            offsets: BTreeSet::new(),
+            bodies: BTreeSet::new(),
+        };
+        for violation in violations {
+            if let SafetyViolation::LostAcknowledgedSend {
+                op,
+                queue,
+                offset,
+                body,
+                ..
+            } = violation
+            {
+                lost.ops.insert(*op);
+                lost.offsets.insert((queue.clone(), *offset));
+                lost.bodies.insert(body.clone());
+            }
+        }
+        lost
+    }
+
+    /// The kind of `violation` when it is a consequence of these losses, else None.
+    fn consequence_kind(&self, violation: &SafetyViolation) -> Option<&'static str> {
+        let acked_lost =
+            |sighting: &Sighting| matches!(sighting, Sighting::Ack { op } if self.ops.contains(op));
+        match violation {
+            SafetyViolation::OffsetConflict {
+                queue,
+                offset,
+                first,
+                first_body,
+                second,
+                second_body,
+            } => {
+                let explained = acked_lost(first)
+                    || acked_lost(second)
+                    || self.offsets.contains(&(queue.clone(), *offset))
+                    || self.bodies.contains(first_body)
+                    || self.bodies.contains(second_body);
+                explained.then_some(LOST_ACKED_OFFSET_REUSED)
+            }
+            SafetyViolation::ConsumptionSkip {
+                queue,
+                after_offset,
+                next_offset,
+                ..
+            } => {
+                let skipped = (queue.clone(), after_offset + 1)..(queue.clone(), *next_offset);
+                (after_offset + 1 < *next_offset && self.offsets.range(skipped).next().is_some())
+                    .then_some(LOST_ACKED_CONSUMER_SKIP)
+            }
+            _ => None,
+        }
     }
 }
 

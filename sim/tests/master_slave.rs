@@ -63,6 +63,23 @@ fn async_master_power_loss_loses_acknowledged_sends_and_explains_them() {
     }
     let text = lost_acks_explained(&report).expect("the report explains the losses");
     assert!(text.contains("restarted at 25.0 s"), "{text}");
+    // The scenario's consumers read some lost messages before the power loss: the reuse of
+    // their offsets and the consumers' skips are attributed to the loss (`all_held` above
+    // means no other safety finding was left unexplained).
+    let kinds: Vec<&str> = report
+        .per_seed
+        .iter()
+        .flat_map(|o| o.findings.iter().map(|f| f.kind()))
+        .collect();
+    assert!(
+        kinds.contains(&sim::verdict::LOST_ACKED_OFFSET_REUSED),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&sim::verdict::LOST_ACKED_CONSUMER_SKIP),
+        "{kinds:?}"
+    );
+    assert!(text.contains("consumer skips over their offsets"), "{text}");
 }
 
 // SYNC_MASTER acknowledges only what a slave holds durably, and the crashed master keeps what

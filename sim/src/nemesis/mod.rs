@@ -139,7 +139,11 @@ impl Nemesis {
 
     /// Marks the open failover faults whose old leader leads its group again with a majority
     /// (no replica replaced it: the cut healed before any failover).
+    /// Master–slave groups never replace their master: its outage always counts as one.
     fn close_healed_failovers(&mut self) {
+        if self.world.spec.is_master_slave() {
+            return;
+        }
         let now_us = self.world.now_us();
         let open: Vec<usize> = (0..self.failovers.len())
             .filter(|&index| self.failovers[index].healed_us.is_none())
