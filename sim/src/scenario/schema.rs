@@ -312,6 +312,14 @@ pub struct Expect {
         skip_serializing_if = "Option::is_none"
     )]
     pub failover_client_p99_max: Option<Millis>,
+    /// Bound on the topic-level unavailability (p99 over failovers): the longest stretch
+    /// with no acknowledged send to a topic spread over several groups (`metrics` doc).
+    /// Not reported with one group: then the bound fails.
+    #[serde(
+        deserialize_with = "deserialize_some_millis",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub topic_unavailable_p99_max: Option<Millis>,
 }
 
 impl Default for Expect {
@@ -323,6 +331,7 @@ impl Default for Expect {
             failover_elect_p99_max: None,
             failover_commit_p99_max: None,
             failover_client_p99_max: None,
+            topic_unavailable_p99_max: None,
         }
     }
 }
