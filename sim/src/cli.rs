@@ -104,6 +104,8 @@ pub fn build_report(scenario: &Scenario, seeds: &[u64], outcomes: Vec<SeedOutcom
         overrides: scenario.overrides.clone(),
         seeds: seeds.to_vec(),
         stages,
+        stages_by_group: report::group_stage_summaries(scenario.cluster.groups, &outcomes),
+        topic: report::topic_summary(&outcomes),
         findings_by_kind,
         expectations: Vec::new(),
         per_seed: outcomes,
@@ -192,6 +194,9 @@ fn expectations(scenario: &Scenario, report: &RunReport) -> Vec<ExpectationCheck
             held: not_reached == 0 && p99.is_none_or(|p99| p99 <= bound.as_ms() * 1_000),
         });
     }
+    if let Some(bound) = expect.topic_unavailable_p99_max {
+        checks.push(report::topic_expectation(report, bound));
+    }
     checks
 }
 
@@ -247,6 +252,7 @@ pub fn print_report(scenario: &Scenario, report: &RunReport) {
     );
     println!("\nFailover, across seeds (DESIGN.md definitions):");
     println!("{}", report::stages_table(report));
+    report::print_groups_and_topic(report);
     let settle: Vec<Option<u64>> = report
         .per_seed
         .iter()

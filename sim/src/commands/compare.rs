@@ -2,7 +2,8 @@
 //! and faults under different replication modes) and prints one table, a row per scenario:
 //! acknowledged sends lost, duplicates, offset conflicts, non-linearizable seeds, the
 //! client-perceived unavailability (the failover `client` stage), send outcomes and the
-//! messages consumers received.
+//! messages consumers received; when some scenario spreads a topic over more than one group,
+//! also the topic-level unavailability (`metrics::TopicAvailability`).
 //! Exit 0: every scenario's expectations held; 1: some did not; 2: bad input.
 
 use crate::cli::{default_jobs, load_scenario, run_report, seeds_of};
@@ -47,6 +48,9 @@ pub struct CompareRow {
     pub client_p99_us: Option<u64>,
     pub client_max_us: Option<u64>,
     pub client_not_reached: u32,
+    /// Topic level (None: no topic spans more than one group): p50, p99, max of the longest
+    /// stretch with no acknowledged send to the topic.
+    pub topic_unavailable_us: Option<(Option<u64>, Option<u64>, Option<u64>)>,
     pub sends_ok: u64,
     pub sends_failed: u64,
     pub sends_unknown: u64,
@@ -91,6 +95,10 @@ impl CompareRow {
             client_p99_us: client.and_then(|p| p.p99_us),
             client_max_us: client.and_then(|p| p.max_us),
             client_not_reached: client.map_or(0, |p| p.not_reached),
+            topic_unavailable_us: report.topic.as_ref().map(|topic| {
+                let p = &topic.unavailable;
+                (p.p50_us, p.p99_us, p.max_us)
+            }),
             sends_ok: sum(&|c| c.sent_ok),
             sends_failed: sum(&|c| c.failed),
             sends_unknown: sum(&|c| c.unknown),
@@ -101,8 +109,8 @@ impl CompareRow {
 }
 
 pub fn compare_table(rows: &[CompareRow]) -> Table {
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+    let with_topic = rows.iter().any(|row| row.topic_unavailable_us.is_some());
+    let mut header = vec![
         "scenario",
         "replication",
         "seeds",
@@ -111,10 +119,17 @@ pub fn compare_table(rows: &[CompareRow]) -> Table {
         "offset conflicts",
         "not linearizable seeds",
         "client unavailable p50/p99/max (ms)",
+    ];
+    if with_topic {
+        header.push("topic unavailable p50/p99/max (ms)");
+    }
+    header.extend([
         "sends ok/fail/unknown",
         "delivered to consumers",
         "expectations",
     ]);
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(header);
     for row in rows {
         let mut client = format!(
             "{} / {} / {}",
@@ -125,7 +140,7 @@ pub fn compare_table(rows: &[CompareRow]) -> Table {
         if row.client_not_reached > 0 {
             client.push_str(&format!(" ({} not reached)", row.client_not_reached));
         }
-        table.add_row(vec![
+        let mut cells = vec![
             row.scenario.clone(),
             row.replication.clone(),
             row.seeds.to_string(),
@@ -134,6 +149,14 @@ pub fn compare_table(rows: &[CompareRow]) -> Table {
             row.offset_conflicts.to_string(),
             row.not_linearizable_seeds.to_string(),
             client,
+        ];
+        if with_topic {
+            cells.push(row.topic_unavailable_us.map_or_else(
+                || "- (one group)".to_string(),
+                |(p50, p99, max)| format!("{} / {} / {}", ms(p50), ms(p99), ms(max)),
+            ));
+        }
+        cells.extend([
             format!(
                 "{}/{}/{}",
                 row.sends_ok, row.sends_failed, row.sends_unknown
@@ -146,6 +169,7 @@ pub fn compare_table(rows: &[CompareRow]) -> Table {
             }
             .to_string(),
         ]);
+        table.add_row(cells);
     }
     table
 }

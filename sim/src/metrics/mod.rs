@@ -16,12 +16,28 @@
 //!
 //! `stale_leader_window`: how long the old leader still believed it led after the new leader was
 //! elected; `stale_leader_commits`: commit advances the old leader made in that window.
+//!
+//! Topic level (`TopicAvailability`), for a topic whose queues are spread over more than one
+//! group (RocketMQ's multi-master: a producer whose send to one group failed retries on another
+//! group's queue). Its window runs from `t0` until the failed group's `client` stage ended (or,
+//! when it never did, the last send completion of the run):
+//! - `unavailable`: the longest stretch of that window in which no send to the topic, on any
+//!   group, was acknowledged (from `t0` to the first acknowledgement, between two, or from the
+//!   last to the window's end): what an application writing to the topic saw;
+//! - messages first sent in the window (a message's attempts share its id, `p3-17`,
+//!   `p3-17#1`: `workload::message_of_body`): how many, how many needed more than one attempt,
+//!   how many no attempt got acknowledged, and the slowest acknowledged one, from its first
+//!   attempt's invocation to the acknowledgement.
+//!
+//! With one group the topic figures would repeat the `client` stage; they are left out.
 
 use crate::history::{OpInput, OpOutcome, Operation};
 use crate::nemesis::FailoverFault;
+use crate::workload::message_of_body;
 use crate::world::observe::{Observation, ObservedKind};
 use broker_core::raft::Role;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailoverTimeline {
@@ -34,6 +50,25 @@ pub struct FailoverTimeline {
     pub client_us: Option<u64>,
     pub stale_leader_window_us: Option<u64>,
     pub stale_leader_commits: u32,
+    /// Topic level, when the group's topics span more than one group (see the module doc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<TopicAvailability>,
+}
+
+/// What a topic spread over several groups looked like to its writers during one group's
+/// failover (see the module doc for the window).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicAvailability {
+    /// The longest stretch of the window with no acknowledged send to the topic.
+    pub unavailable_us: u64,
+    /// Messages whose first attempt was invoked in the window.
+    pub messages: u32,
+    /// Of those, acknowledged after more than one attempt.
+    pub messages_retried: u32,
+    /// Of those, acknowledged by no attempt.
+    pub messages_unacknowledged: u32,
+    /// The slowest acknowledged of those, first invocation to acknowledgement.
+    pub message_wait_max_us: Option<u64>,
 }
 
 /// The stages, in order, with their names as reports print them.
@@ -119,6 +154,21 @@ pub fn failover_timelines(
                 })
                 .map(|o| o.at_us);
             let stale_window = elect.map(|e| old_leader_stops.map_or(0, |s| s.saturating_sub(e)));
+            let window_end = client.unwrap_or_else(|| {
+                history
+                    .iter()
+                    .filter(|op| matches!(op.input, OpInput::Send { .. }))
+                    .map(|op| op.complete_us)
+                    .max()
+                    .unwrap_or(fault.t0_us)
+            });
+            let topic = topic_availability(
+                fault.group,
+                fault.t0_us,
+                window_end.max(fault.t0_us),
+                history,
+                &group_of_queue,
+            );
             let stale_commits = match (elect, old_leader_stops) {
                 (Some(e), stops) => after
                     .iter()
@@ -138,9 +188,101 @@ pub fn failover_timelines(
                 client_us: client.map(since),
                 stale_leader_window_us: stale_window,
                 stale_leader_commits: stale_commits,
+                topic,
             }
         })
         .collect()
+}
+
+/// The topic of a history queue name: `g0/orders/1` → `orders`.
+fn topic_of(queue: &str) -> Option<&str> {
+    queue.split('/').nth(1)
+}
+
+/// One message's attempts, as the window needs them.
+#[derive(Default)]
+struct MessageAttempts {
+    first_invoke_us: u64,
+    attempts: u32,
+    acknowledged_us: Option<u64>,
+}
+
+/// The topic-level figures for a failover of `group` over `[t0_us, end_us]`; None when the
+/// group's topics are not spread over more than one group.
+fn topic_availability(
+    group: u32,
+    t0_us: u64,
+    end_us: u64,
+    history: &[Operation],
+    group_of_queue: &impl Fn(&str) -> Option<u32>,
+) -> Option<TopicAvailability> {
+    let sends: Vec<(&Operation, &str, &str)> = history
+        .iter()
+        .filter_map(|op| match &op.input {
+            OpInput::Send { queue, body } => Some((op, queue.as_str(), body.as_str())),
+            OpInput::Pull { .. } => None,
+        })
+        .collect();
+    let topics: BTreeSet<&str> = sends
+        .iter()
+        .filter(|(_, queue, _)| group_of_queue(queue) == Some(group))
+        .filter_map(|(_, queue, _)| topic_of(queue))
+        .collect();
+    let topic_sends: Vec<&(&Operation, &str, &str)> = sends
+        .iter()
+        .filter(|(_, queue, _)| topic_of(queue).is_some_and(|topic| topics.contains(topic)))
+        .collect();
+    let groups: BTreeSet<u32> = topic_sends
+        .iter()
+        .filter_map(|(_, queue, _)| group_of_queue(queue))
+        .collect();
+    if groups.len() < 2 {
+        return None;
+    }
+    let mut acks: Vec<u64> = topic_sends
+        .iter()
+        .filter(|(op, ..)| matches!(op.outcome, OpOutcome::Sent { .. }))
+        .map(|(op, ..)| op.complete_us)
+        .filter(|at_us| (t0_us..=end_us).contains(at_us))
+        .collect();
+    acks.sort_unstable();
+    let mut previous_us = t0_us;
+    let mut unavailable_us = 0;
+    for at_us in acks.iter().copied().chain(std::iter::once(end_us)) {
+        unavailable_us = unavailable_us.max(at_us - previous_us);
+        previous_us = at_us;
+    }
+    let mut messages: BTreeMap<&str, MessageAttempts> = BTreeMap::new();
+    for (op, _, body) in &topic_sends {
+        let message = messages.entry(message_of_body(body)).or_default();
+        if message.attempts == 0 || op.invoke_us < message.first_invoke_us {
+            message.first_invoke_us = op.invoke_us;
+        }
+        message.attempts += 1;
+        if matches!(op.outcome, OpOutcome::Sent { .. }) {
+            message.acknowledged_us = Some(op.complete_us);
+        }
+    }
+    let in_window: Vec<&MessageAttempts> = messages
+        .values()
+        .filter(|m| (t0_us..end_us).contains(&m.first_invoke_us))
+        .collect();
+    Some(TopicAvailability {
+        unavailable_us,
+        messages: in_window.len() as u32,
+        messages_retried: in_window
+            .iter()
+            .filter(|m| m.attempts > 1 && m.acknowledged_us.is_some())
+            .count() as u32,
+        messages_unacknowledged: in_window
+            .iter()
+            .filter(|m| m.acknowledged_us.is_none())
+            .count() as u32,
+        message_wait_max_us: in_window
+            .iter()
+            .filter_map(|m| m.acknowledged_us.map(|at_us| at_us - m.first_invoke_us))
+            .max(),
+    })
 }
 
 /// p50/p90/p99/max of one stage across seeds (nearest-rank), plus how often it was not reached.

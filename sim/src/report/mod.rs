@@ -34,6 +34,12 @@ pub struct RunReport {
     pub overrides: Vec<(String, String)>,
     pub seeds: Vec<u64>,
     pub stages: Vec<StageSummary>,
+    /// With more than one group: the stages per group (the failed group's own figures).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages_by_group: Vec<GroupStages>,
+    /// With a topic spread over more than one group: what its writers saw (`metrics` doc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<TopicSummary>,
     pub findings_by_kind: BTreeMap<String, u32>,
     pub expectations: Vec<ExpectationCheck>,
     pub per_seed: Vec<SeedOutcome>,
@@ -52,14 +58,90 @@ impl RunReport {
     }
 }
 
+/// One group's failover stages, across the seeds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupStages {
+    pub group: u32,
+    pub stages: Vec<StageSummary>,
+}
+
+/// Topic-level availability across every failover of every seed (`metrics::TopicAvailability`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicSummary {
+    /// The longest stretch with no acknowledged send to the topic, per failover.
+    pub unavailable: Percentiles,
+    /// The slowest acknowledged message first sent in the window, per failover.
+    pub message_wait_max: Percentiles,
+    /// Messages first sent in the windows, summed over failovers and seeds.
+    pub messages: u64,
+    pub messages_retried: u64,
+    pub messages_unacknowledged: u64,
+}
+
 /// Stage percentiles across every failover of every seed.
 pub fn stage_summaries(outcomes: &[SeedOutcome]) -> Vec<StageSummary> {
+    stage_summaries_where(outcomes, |_| true)
+}
+
+/// Per group (only with more than one group): the stages of that group's failovers.
+pub fn group_stage_summaries(groups: u32, outcomes: &[SeedOutcome]) -> Vec<GroupStages> {
+    if groups <= 1 {
+        return Vec::new();
+    }
+    (0..groups)
+        .map(|group| GroupStages {
+            group,
+            stages: stage_summaries_where(outcomes, |f| f.group == group),
+        })
+        .collect()
+}
+
+/// Topic-level percentiles; None when no failover has topic figures (one group).
+pub fn topic_summary(outcomes: &[SeedOutcome]) -> Option<TopicSummary> {
+    let topics: Vec<&crate::metrics::TopicAvailability> = outcomes
+        .iter()
+        .flat_map(|o| o.failovers.iter().filter_map(|f| f.topic.as_ref()))
+        .collect();
+    if topics.is_empty() {
+        return None;
+    }
+    let sum = |f: fn(&crate::metrics::TopicAvailability) -> u32| -> u64 {
+        topics.iter().map(|t| u64::from(f(t))).sum()
+    };
+    Some(TopicSummary {
+        unavailable: percentiles(
+            &topics
+                .iter()
+                .map(|t| Some(t.unavailable_us))
+                .collect::<Vec<_>>(),
+        ),
+        message_wait_max: percentiles(
+            &topics
+                .iter()
+                .map(|t| t.message_wait_max_us)
+                .collect::<Vec<_>>(),
+        ),
+        messages: sum(|t| t.messages),
+        messages_retried: sum(|t| t.messages_retried),
+        messages_unacknowledged: sum(|t| t.messages_unacknowledged),
+    })
+}
+
+fn stage_summaries_where(
+    outcomes: &[SeedOutcome],
+    keep: impl Fn(&crate::metrics::FailoverTimeline) -> bool,
+) -> Vec<StageSummary> {
     STAGES
         .iter()
         .map(|stage| {
             let values: Vec<Option<u64>> = outcomes
                 .iter()
-                .flat_map(|o| o.failovers.iter().map(|f| f.stage_us(stage)))
+                .flat_map(|o| {
+                    o.failovers
+                        .iter()
+                        .filter(|f| keep(f))
+                        .map(|f| f.stage_us(stage))
+                })
                 .collect();
             StageSummary {
                 stage: (*stage).to_string(),
@@ -91,29 +173,98 @@ fn new_table(header: Vec<&str>) -> Table {
     table
 }
 
+const PERCENTILE_HEADER: [&str; 6] = ["samples", "p50", "p90", "p99", "max", "not reached"];
+
+fn percentile_cells(p: &Percentiles) -> Vec<String> {
+    vec![
+        p.samples.to_string(),
+        ms(p.p50_us),
+        ms(p.p90_us),
+        ms(p.p99_us),
+        ms(p.max_us),
+        p.not_reached.to_string(),
+    ]
+}
+
 pub fn stages_table(report: &RunReport) -> Table {
-    let mut table = new_table(vec![
-        "stage (ms after fault)",
-        "samples",
-        "p50",
-        "p90",
-        "p99",
-        "max",
-        "not reached",
-    ]);
+    let mut header = vec!["stage (ms after fault)"];
+    header.extend(PERCENTILE_HEADER);
+    let mut table = new_table(header);
     for summary in &report.stages {
-        let p = &summary.percentiles;
-        table.add_row(vec![
-            summary.stage.clone(),
-            p.samples.to_string(),
-            ms(p.p50_us),
-            ms(p.p90_us),
-            ms(p.p99_us),
-            ms(p.max_us),
-            p.not_reached.to_string(),
-        ]);
+        let mut row = vec![summary.stage.clone()];
+        row.extend(percentile_cells(&summary.percentiles));
+        table.add_row(row);
     }
     table
+}
+
+/// Per group failover stages (None with one group). A group with no failover is left out.
+pub fn group_stages_table(report: &RunReport) -> Option<Table> {
+    if report.stages_by_group.is_empty() {
+        return None;
+    }
+    let mut header = vec!["group", "stage (ms after fault)"];
+    header.extend(PERCENTILE_HEADER);
+    let mut table = new_table(header);
+    for group in &report.stages_by_group {
+        for summary in group.stages.iter().filter(|s| s.percentiles.samples > 0) {
+            let mut row = vec![format!("g{}", group.group), summary.stage.clone()];
+            row.extend(percentile_cells(&summary.percentiles));
+            table.add_row(row);
+        }
+    }
+    Some(table)
+}
+
+/// `expect.topic_unavailable_p99_max`: held when the topic level was measured and its p99 is
+/// within `bound`.
+pub fn topic_expectation(report: &RunReport, bound: crate::scenario::Millis) -> ExpectationCheck {
+    let p99 = report.topic.as_ref().and_then(|t| t.unavailable.p99_us);
+    ExpectationCheck {
+        name: "topic unavailable p99".into(),
+        bound: format!("<= {bound}"),
+        actual: match &report.topic {
+            Some(_) => format!("{} ms", ms(p99)),
+            None => "not measured (no topic spans more than one group)".into(),
+        },
+        held: p99.is_some_and(|p99| p99 <= bound.as_ms() * 1_000),
+    }
+}
+
+/// The per-group and topic-level tables, when the run has them (more than one group).
+pub fn print_groups_and_topic(report: &RunReport) {
+    if let Some(table) = group_stages_table(report) {
+        println!("Per group:");
+        println!("{table}");
+    }
+    if let Some(table) = topic_table(report) {
+        let topic = report
+            .topic
+            .as_ref()
+            .expect("invariant: a topic table has a summary");
+        println!(
+            "Topic level, from the fault until the failed group's client stage ended: a send to \
+             the topic on any group acknowledged; messages first sent then: {} ({} retried on \
+             another group, {} never acknowledged)",
+            topic.messages, topic.messages_retried, topic.messages_unacknowledged
+        );
+        println!("{table}");
+    }
+}
+
+/// Topic-level availability (None when no topic spans more than one group).
+pub fn topic_table(report: &RunReport) -> Option<Table> {
+    let topic = report.topic.as_ref()?;
+    let mut header = vec!["topic level (ms)"];
+    header.extend(PERCENTILE_HEADER);
+    let mut table = new_table(header);
+    let mut row = vec!["unavailable (longest stretch with no ack)".to_string()];
+    row.extend(percentile_cells(&topic.unavailable));
+    table.add_row(row);
+    let mut row = vec!["slowest message (first try to ack)".to_string()];
+    row.extend(percentile_cells(&topic.message_wait_max));
+    table.add_row(row);
+    Some(table)
 }
 
 pub fn worst_seeds_table(report: &RunReport, count: usize) -> Table {
@@ -125,6 +276,7 @@ pub fn worst_seeds_table(report: &RunReport, count: usize) -> Table {
         "client",
         "stale leader",
         "sends ok/fail/unknown",
+        "check",
         "trace hash",
     ]);
     let mut seeds: Vec<&SeedOutcome> = report.per_seed.iter().collect();

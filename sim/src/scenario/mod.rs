@@ -26,7 +26,8 @@
 //! - Durations are strings with units (`"300ms"`, `"2.5s"`, `"1m 30s"`), whole milliseconds;
 //!   clock offsets carry a sign (`"+300ms"`, `"-1s"`).
 //! - Optional: every `cluster` field (1 group, 3 replicas, DLedger, DLedger's Raft timing,
-//!   1–5 ms latency, no loss, 2 ms fsync), `workload.consumers` (0), `send_timeout` (3 s),
+//!   1–5 ms latency, no loss, 2 ms fsync, no name servers, brokers registering every 30 s and
+//!   dropped after 120 s unheard), `workload.consumers` (0), `send_timeout` (3 s),
 //!   `route_refresh` (30 s), `faults` (none), `expect` (linearizable, no acknowledged send
 //!   lost, no latency bounds) and `settle_max` (30 s). Unknown fields are errors.
 //! - Nodes are numbered across groups: replica `r` of group `g` is node `g × replicas + r`.

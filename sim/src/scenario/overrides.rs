@@ -17,6 +17,12 @@ pub const OVERRIDE_KEYS: &[(&str, &str)] = &[
         "replication",
         "DLedger | SyncMasterSlave | AsyncMasterSlave",
     ),
+    (
+        "name_servers",
+        "integer (0: clients follow leader hints, no routing)",
+    ),
+    ("register_interval", "duration"),
+    ("broker_expiry", "duration"),
     ("raft.heartbeat_interval", "duration, e.g. 100ms"),
     ("raft.max_heartbeat_leak", "integer"),
     ("raft.vote_interval", "duration range, e.g. 300ms..1s"),
@@ -47,6 +53,9 @@ fn setter(key: &str) -> Option<Setter> {
             };
             Ok(())
         },
+        "name_servers" => |s, v| set_u32(&mut s.cluster.name_servers, v),
+        "register_interval" => |s, v| set_millis(&mut s.cluster.register_interval, v),
+        "broker_expiry" => |s, v| set_millis(&mut s.cluster.broker_expiry, v),
         "raft.heartbeat_interval" => |s, v| set_millis(&mut s.cluster.raft.heartbeat_interval, v),
         "raft.max_heartbeat_leak" => |s, v| set_u32(&mut s.cluster.raft.max_heartbeat_leak, v),
         "raft.vote_interval" => |s, v| set_range(&mut s.cluster.raft.vote_interval, v),

@@ -77,6 +77,20 @@ pub struct Cluster {
     pub network: NetworkSettings,
     #[serde(default)]
     pub disk: DiskSettings,
+    /// Name servers (RocketMQ NameServer), each its own simulated host. 0 (the default):
+    /// no routing, clients find leaders by themselves and follow NOT_LEADER hints. 1 or more:
+    /// brokers register with every name server and clients send where the routes they fetch
+    /// say, as RocketMQ clients do.
+    #[serde(default)]
+    pub name_servers: u32,
+    /// A broker registers its group, role and address with every name server this often, and
+    /// at once when its role changes (RocketMQ `registerNameServerPeriod`, 30 s).
+    #[serde(default = "default_register_interval")]
+    pub register_interval: Millis,
+    /// A name server drops a broker it has not heard from for this long (RocketMQ's
+    /// `BROKER_CHANNEL_EXPIRED_TIME`, 120 s).
+    #[serde(default = "default_broker_expiry")]
+    pub broker_expiry: Millis,
     /// Test-only: run a deliberately broken broker, to show the checks catch it.
     #[doc(hidden)]
     #[serde(default, skip_serializing_if = "Broken::is_off")]
@@ -98,6 +112,14 @@ impl Broken {
     pub fn is_off(&self) -> bool {
         *self == Broken::Off
     }
+}
+
+fn default_register_interval() -> Millis {
+    Millis::from_secs(30)
+}
+
+fn default_broker_expiry() -> Millis {
+    Millis::from_secs(120)
 }
 
 fn default_groups() -> u32 {
@@ -237,7 +259,9 @@ pub struct Workload {
     /// A send not answered within this is recorded as Unknown and retried. Default 3 s.
     #[serde(default = "default_send_timeout")]
     pub send_timeout: Millis,
-    /// How often clients refresh routes from the name servers (RocketMQ: 30 s).
+    /// With name servers: how often a client fetches routes (RocketMQ `pollNameServerInterval`,
+    /// 30 s). A client also fetches at start and after a definite refusal (NOT_LEADER), never
+    /// after a timeout. Unused without name servers.
     #[serde(default = "default_route_refresh")]
     pub route_refresh: Millis,
 }
@@ -288,6 +312,14 @@ pub struct Expect {
         skip_serializing_if = "Option::is_none"
     )]
     pub failover_client_p99_max: Option<Millis>,
+    /// Bound on the topic-level unavailability (p99 over failovers): the longest stretch
+    /// with no acknowledged send to a topic spread over several groups (`metrics` doc).
+    /// Not reported with one group: then the bound fails.
+    #[serde(
+        deserialize_with = "deserialize_some_millis",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub topic_unavailable_p99_max: Option<Millis>,
 }
 
 impl Default for Expect {
@@ -299,6 +331,7 @@ impl Default for Expect {
             failover_elect_p99_max: None,
             failover_commit_p99_max: None,
             failover_client_p99_max: None,
+            topic_unavailable_p99_max: None,
         }
     }
 }

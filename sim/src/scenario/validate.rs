@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 /// Replicas per group the runner supports.
 pub const REPLICAS_ALLOWED: [u32; 2] = [3, 5];
 pub const GROUPS_MAX: u32 = 16;
+/// Name servers: each a simulated host in 10.0.2.0/24.
+pub const NAME_SERVERS_MAX: u32 = 8;
 pub const SEEDS_COUNT_MAX: u64 = 1_000_000;
 /// Longest fault phase, and longest settle bound.
 pub const RUN_DURATION_MS_MAX: u64 = 24 * 3600 * 1000;
@@ -171,7 +173,40 @@ fn validate_cluster(cluster: &Cluster) -> Check {
         0,
         PPM_MAX.into(),
     )?;
-    millis_in("cluster.disk.fsync", cluster.disk.fsync, 0, TIMING_MS_MAX)
+    millis_in("cluster.disk.fsync", cluster.disk.fsync, 0, TIMING_MS_MAX)?;
+    validate_routing(cluster)
+}
+
+fn validate_routing(cluster: &Cluster) -> Check {
+    count_in(
+        "cluster.name_servers",
+        cluster.name_servers.into(),
+        0,
+        NAME_SERVERS_MAX.into(),
+    )?;
+    millis_in(
+        "cluster.register_interval",
+        cluster.register_interval,
+        1,
+        TIMING_MS_MAX,
+    )?;
+    millis_in(
+        "cluster.broker_expiry",
+        cluster.broker_expiry,
+        1,
+        RUN_DURATION_MS_MAX,
+    )?;
+    ensure(
+        cluster.broker_expiry > cluster.register_interval,
+        "cluster.broker_expiry",
+        || {
+            format!(
+                "{} must be longer than register_interval ({}): a name server would drop \
+                 live brokers between their registrations",
+                cluster.broker_expiry, cluster.register_interval
+            )
+        },
+    )
 }
 
 fn validate_workload(workload: &Workload) -> Check {

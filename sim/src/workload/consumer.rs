@@ -10,10 +10,15 @@
 //! sends do: in DLedger mode only the leader serves pulls (from its applied, committed log);
 //! in master–slave mode any replica serves them from what it holds, so a consumer that times
 //! out on a dead master moves on to a slave.
+//!
+//! With name servers, a consumer pulls from the master its route names and fetches routes as
+//! a producer does (on NOT_LEADER, not on a timeout); while the route names no master for the
+//! group it waits `retry_backoff_us` and looks again, recording nothing.
 
 use super::history_queue_name;
 use super::producer::{connect, Producer};
 use crate::history::{OpInput, OpOutcome, Operation};
+use crate::world::nameserver::RefreshReason;
 use crate::world::World;
 use broker_core::broker::{ClientId, ClientRequest, ClientResponse, QueueKey};
 use broker_core::NodeId;
@@ -73,7 +78,12 @@ async fn consume_queue(client: Arc<Producer>, group: u32, queue: QueueKey) {
     let mut committed = offset;
     let mut pulls = 0u32;
     while !stopped(&world) {
-        let (operation, got) = pull(&client, group, &queue, offset).await;
+        let Some(target) = client.target(group) else {
+            // With name servers: no master in the route yet; a fetch is asked for.
+            madsim::time::sleep(Duration::from_micros(world.spec.workload.retry_backoff_us)).await;
+            continue;
+        };
+        let (operation, got) = pull(&client, group, target, &queue, offset).await;
         let outcome = operation.outcome.clone();
         world.record_operation(operation);
         offset += got;
@@ -97,7 +107,12 @@ async fn consume_queue(client: Arc<Producer>, group: u32, queue: QueueKey) {
 }
 
 /// Follows a refusal's leader hint, as a producer does; otherwise tries the next replica.
+/// With name servers: fetches the route instead.
 fn follow(client: &Producer, group: u32, target: NodeId, leader_hint: Option<NodeId>) {
+    if client.routes_by_name_server() {
+        client.request_refresh(RefreshReason::Refused { group, by: target });
+        return;
+    }
     match leader_hint.filter(|hint| !client.is_suspect(*hint) && *hint != target) {
         Some(hint) => client.believe_leader(group, hint),
         None => client.rotate(group, target),
@@ -109,7 +124,10 @@ fn follow(client: &Producer, group: u32, target: NodeId, leader_hint: Option<Nod
 async fn query_offset(client: &Producer, group: u32, queue: &QueueKey) -> Option<u64> {
     let spec = &client.world.spec;
     while !stopped(&client.world) {
-        let target = client.choose_replica(group);
+        let Some(target) = client.target(group) else {
+            madsim::time::sleep(Duration::from_micros(spec.workload.retry_backoff_us)).await;
+            continue;
+        };
         let request = ClientRequest::QueryOffset {
             group: CONSUMER_GROUP.to_string(),
             queue: queue.clone(),
@@ -139,7 +157,9 @@ async fn query_offset(client: &Producer, group: u32, queue: &QueueKey) -> Option
 /// Commits the offset once (not retried: the next commit carries a later offset); true when
 /// the broker confirmed it.
 async fn commit_offset(client: &Producer, group: u32, queue: &QueueKey, offset: u64) -> bool {
-    let target = client.choose_replica(group);
+    let Some(target) = client.target(group) else {
+        return false;
+    };
     let request = ClientRequest::CommitOffset {
         group: CONSUMER_GROUP.to_string(),
         queue: queue.clone(),
@@ -159,10 +179,15 @@ async fn commit_offset(client: &Producer, group: u32, queue: &QueueKey, offset: 
 }
 
 /// One pull, recorded as one operation; also returns how many messages it brought.
-async fn pull(client: &Producer, group: u32, queue: &QueueKey, offset: u64) -> (Operation, u64) {
+async fn pull(
+    client: &Producer,
+    group: u32,
+    target: NodeId,
+    queue: &QueueKey,
+    offset: u64,
+) -> (Operation, u64) {
     let spec = &client.world.spec;
     let invoke_us = client.world.now_us();
-    let target = client.choose_replica(group);
     let request = ClientRequest::Pull {
         queue: queue.clone(),
         offset,

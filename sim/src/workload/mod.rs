@@ -2,10 +2,10 @@
 //! operation in the history; consumers that pull every queue and commit their offsets.
 
 pub mod consumer;
-mod producer;
+pub mod producer;
 
 pub use consumer::run_consumer;
-pub use producer::run_producer;
+pub use producer::{route_poll_phase_us, run_producer, SEND_ATTEMPTS_MAX};
 
 use broker_core::broker::QueueKey;
 use serde::{Deserialize, Serialize};
@@ -24,12 +24,35 @@ pub struct WorkloadSpec {
     pub retry_backoff_us: u64,
     /// How long a replica that timed out is avoided (RocketMQ's latency fault tolerance).
     pub suspect_us: u64,
+    /// With more than one group: how long messages avoid a group after a send to it timed
+    /// out (RocketMQ's `sendLatencyFaultEnable`; it avoids a broker for 30 s to 10 min by the
+    /// latency it saw, which would keep a recovered group idle for the rest of most runs).
+    #[serde(default)]
+    pub group_avoid_us: u64,
     /// Consumer clients, all in one consumer group; their client ids follow the producers'.
     #[serde(default)]
     pub consumers: u32,
     /// A consumer whose pull returned nothing pulls that queue again after this.
     #[serde(default)]
     pub consumer_poll_us: u64,
+    /// With name servers: a client fetches routes this often (plus at start and on refusals).
+    #[serde(default)]
+    pub route_refresh_us: u64,
+}
+
+/// The body of a message's attempt in the history: the message id for the first attempt
+/// (`p3-17`), `p3-17#1`, `p3-17#2` for the next ones. Bodies stay unique per run.
+pub fn attempt_body(msg_id: &str, attempt: u32) -> String {
+    if attempt == 0 {
+        msg_id.to_string()
+    } else {
+        format!("{msg_id}#{attempt}")
+    }
+}
+
+/// The message an attempt's body belongs to: `p3-17#1` → `p3-17`.
+pub fn message_of_body(body: &str) -> &str {
+    body.split_once('#').map_or(body, |(message, _)| message)
 }
 
 /// The name of a queue of a group in the history: `g0/orders/1`.

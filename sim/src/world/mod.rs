@@ -2,6 +2,7 @@
 //! state kept outside the nodes (disks, clocks, observer, history), and the supervisor that
 //! plays the fault timeline, heals, lets the cluster settle and collects the results.
 
+pub mod nameserver;
 pub mod observe;
 pub mod replica;
 pub mod summary;
@@ -54,6 +55,15 @@ pub struct WorldSpec {
     pub settle_max_us: u64,
     pub workload: WorkloadSpec,
     pub faults: Vec<TimedFault>,
+    /// Name servers (0: none, clients follow leader hints; see `nameserver`).
+    #[serde(default)]
+    pub name_servers: u32,
+    /// Brokers register with every name server this often (and at once on a role change).
+    #[serde(default)]
+    pub register_interval_us: u64,
+    /// A name server drops a broker it has not heard from for this long.
+    #[serde(default)]
+    pub broker_expiry_us: u64,
     /// Test-only: a deliberately broken broker.
     #[serde(default)]
     pub broken: Broken,
@@ -136,10 +146,18 @@ impl WorldSpec {
                 // rotation for seconds; shorter, and followers' stale leader hints send
                 // clients back to a dead leader before the election ends.
                 suspect_us: SUSPECT_US_DEFAULT.max(send_timeout_us),
+                // Half that: a group comes back into rotation while its replica that timed out
+                // is still avoided, so a client without name servers asks another replica of
+                // the group (and learns the new leader from its hint), not the dead one again.
+                group_avoid_us: SUSPECT_US_DEFAULT.max(send_timeout_us) / 2,
                 consumers: scenario.workload.consumers,
                 consumer_poll_us: 100_000,
+                route_refresh_us: scenario.workload.route_refresh.as_ms() * 1_000,
             },
             faults: scenario.faults.clone(),
+            name_servers: cluster.name_servers,
+            register_interval_us: cluster.register_interval.as_ms() * 1_000,
+            broker_expiry_us: cluster.broker_expiry.as_ms() * 1_000,
             broken: cluster.broken,
             raft,
         }
@@ -171,6 +189,8 @@ pub struct Shared {
     pub recovery_failures: Vec<(u64, NodeId, String)>,
     /// Per replica: the running incarnation's event queue (None while down).
     pub inboxes: Vec<Option<futures::channel::mpsc::UnboundedSender<replica::Event>>>,
+    /// Every route fetch of every client, in completion order (only with name servers).
+    pub route_fetches: Vec<nameserver::RouteFetch>,
 }
 
 impl Shared {
@@ -206,6 +226,11 @@ impl World {
 
     pub fn workload_stopped(&self) -> bool {
         self.workload_stopped.load(Ordering::Relaxed)
+    }
+
+    pub fn record_route_fetch(&self, fetch: nameserver::RouteFetch) {
+        tracing::debug!(?fetch, "route fetch");
+        self.lock().route_fetches.push(fetch);
     }
 
     pub fn record_operation(&self, operation: Operation) {
@@ -335,6 +360,8 @@ pub struct SeedRun {
     pub end_us: u64,
     /// The faults a `Random` swarm drew for this seed, in time order.
     pub swarm: Vec<nemesis::swarm::SwarmDraw>,
+    /// Every route fetch of every client (only with name servers).
+    pub route_fetches: Vec<nameserver::RouteFetch>,
 }
 
 /// Runs one seed in a fresh madsim runtime on the current thread (call on a fresh OS thread).
@@ -367,6 +394,7 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
         history: Vec::new(),
         recovery_failures: Vec::new(),
         inboxes: vec![None; replicas as usize],
+        route_fetches: Vec::new(),
     };
     let world = Arc::new(World {
         spec: spec.clone(),
@@ -390,6 +418,16 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
         .collect();
     let mut all_nodes: Vec<madsim::task::NodeId> =
         replica_nodes.iter().map(|node| node.id()).collect();
+    for index in 0..spec.name_servers {
+        let world = world.clone();
+        let node = handle
+            .create_node()
+            .name(format!("name-server-{index}"))
+            .ip(wire::name_server_addr(index).ip())
+            .init(move || nameserver::run_name_server(world.clone(), index))
+            .build();
+        all_nodes.push(node.id());
+    }
     for c in 0..spec.workload.producers {
         let world = world.clone();
         let client = ClientId(c);
@@ -471,6 +509,7 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
         trace_hash: shared.observer.trace_hash(),
         end_us,
         swarm,
+        route_fetches: std::mem::take(&mut shared.route_fetches),
     };
     // Tasks still pending at the end (receive loops, waiting clients) hold `Arc<World>` in
     // reference cycles through their channels, and madsim frees a task only when it is polled

@@ -1,6 +1,7 @@
 //! The adapter between madsim and one broker replica: receive or sleep until the next timer,
 //! `step`, carry out the effects. Kept thin: all decisions are the core's.
 
+use super::nameserver::Registration;
 use super::wire::{client_addr, replica_addr, Wire, TAG};
 use super::World;
 use crate::nemesis::AdminCommand;
@@ -33,6 +34,8 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
     let Some(mut broker) = world.start_replica(node, events_tx.clone()) else {
         return; // recovery failed: recorded as a finding; the replica stays down
     };
+    // With name servers: register now, periodically, and on every role change.
+    let registration = Registration::start(&world, &endpoint, node, &broker.status());
     // The core learns the time it starts at from its first step, a Tick right away; that
     // step also carries out what recovery asked for (cutting a torn tail).
     let mut last_local_ms = 0u64;
@@ -85,7 +88,13 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
                 request_id,
                 request,
             },
-            Event::Wire(Wire::Response { .. }) => continue,
+            // Addressed to clients and name servers, not replicas.
+            Event::Wire(
+                Wire::Response { .. }
+                | Wire::Register { .. }
+                | Wire::RouteRequest { .. }
+                | Wire::Route { .. },
+            ) => continue,
         };
         let now_ms = world.lock().local_ms(node).max(last_local_ms);
         last_local_ms = now_ms;
@@ -112,6 +121,9 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
             now_ms,
             input,
         );
+        if let Some(registration) = &registration {
+            registration.on_status(&broker.status());
+        }
     }
 }
 
