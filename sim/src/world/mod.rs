@@ -487,6 +487,29 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
 
     let end_us = world.now_us();
     let failover_faults = nemesis.into_failover_faults();
+    let run = finish(&world, seed, failover_faults, settle_us, end_us, swarm);
+    // Killed nodes' tasks are dropped when next polled: kill them all, then let the executor
+    // run once so the tasks woken by the closed inboxes and sockets go.
+    for node in all_nodes {
+        handle.kill(node);
+    }
+    madsim::time::sleep(Duration::from_millis(1)).await;
+    run
+}
+
+/// Takes the seed's results out of the world, then drops the world's heavy state: tasks still
+/// pending at the end (receive loops, waiting clients) hold `Arc<World>` in reference cycles
+/// through their channels, and madsim frees a task only when it is polled again or its last
+/// waker drops. Without this every seed leaked its disks, logs and observations (35-55 MB a
+/// seed; a 500-seed swarm ran out of 24 GiB).
+fn finish(
+    world: &World,
+    seed: u64,
+    failover_faults: Vec<FailoverFault>,
+    settle_us: Vec<Option<u64>>,
+    end_us: u64,
+    swarm: Vec<nemesis::swarm::SwarmDraw>,
+) -> SeedRun {
     let mut shared = world.lock();
     let final_logs = shared
         .observer
@@ -511,20 +534,9 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
         swarm,
         route_fetches: std::mem::take(&mut shared.route_fetches),
     };
-    // Tasks still pending at the end (receive loops, waiting clients) hold `Arc<World>` in
-    // reference cycles through their channels, and madsim frees a task only when it is polled
-    // again or its last waker drops: without this, every seed leaked its disks, logs and
-    // observations (35-55 MB a seed; a 500-seed swarm ran out of 24 GiB).
     shared.disks.clear();
     shared.inboxes.clear();
     shared.observer = Observer::new(0, 0);
-    drop(shared);
-    // Killed nodes' tasks are dropped when next polled: kill them all, then let the executor
-    // run once so the tasks woken by the closed inboxes and sockets go.
-    for node in all_nodes {
-        handle.kill(node);
-    }
-    madsim::time::sleep(Duration::from_millis(1)).await;
     run
 }
 
