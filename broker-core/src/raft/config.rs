@@ -80,10 +80,15 @@ pub struct Fidelity {
     /// (`REJECT_EXPIRED_VOTE_TERM`; in the same term, another vote: `REJECT_ALREADY_HAS_LEADER` if
     /// a leader is known, else `REJECT_ALREADY_VOTED`; a higher term is adopted, the node stepping
     /// down, and refused with `REJECT_TERM_NOT_READY`, after which the candidate asks again in the
-    /// same term, `maintainAsCandidate`'s `REVOTE_IMMEDIATELY`), then `REJECT_TERM_SMALL_THAN_LEDGER`.
-    /// No leader stickiness for higher terms and no pre-vote (requires `pre_vote: false`). Raft
-    /// here: pre-vote (§9.6), term first, and a vote of a higher term refused while a leader is
-    /// live.
+    /// same term, `maintainAsCandidate`'s `REVOTE_IMMEDIATELY`), then `REJECT_TERM_SMALL_THAN_LEDGER`
+    /// (unreachable while a node's term is at least its last entry's, which recovery enforces).
+    /// A candidate that did not win moves to the next term only as `maintainAsCandidate` does
+    /// (`WAIT_TO_VOTE_NEXT`); with too few answers, a known leader, or a majority short because
+    /// of newer logs it votes again in the same term (`WAIT_TO_REVOTE`), and a newer term heard
+    /// in a refusal is adopted with a vote interval to wait (`knownMaxTermInGroup`). No leader
+    /// stickiness for higher terms and no pre-vote (requires `pre_vote: false`). Raft here:
+    /// pre-vote (§9.6), term first, a vote of a higher term refused while a leader is live, and
+    /// every new election in a new term.
     pub dledger_vote_checks: bool,
     /// A leader steps down when its heartbeat rounds have had no majority of responses for more
     /// than `max_heartbeat_leak × heartbeat_interval_ms`, judged when a round ends (the next one is
@@ -93,6 +98,14 @@ pub struct Fidelity {
     /// completes it. Raft's check quorum here: step down exactly an election timeout base after
     /// the majority-th most recent response from any peer.
     pub step_down_by_heartbeat_rounds: bool,
+    /// A follower whose entry at the leader's check index conflicts points the leader back to
+    /// where its conflicting run starts, however far below its own commit index: DLedger's
+    /// follower (`EntryHandler.handleDoCompare`, `handleDoTruncate`) compares and truncates
+    /// without looking at its committed index, and the leader's `EntryDispatcher.doCompare`
+    /// steps back until the logs agree. Raft never asks below commit index + 1 (a committed
+    /// entry cannot conflict); after a DLedger commit by count one can, and without this switch
+    /// the new leader could never repair that follower.
+    pub compare_below_commit: bool,
 }
 
 impl Fidelity {
@@ -103,6 +116,7 @@ impl Fidelity {
         watermark_from_compare: false,
         dledger_vote_checks: false,
         step_down_by_heartbeat_rounds: false,
+        compare_below_commit: false,
     };
 
     /// DLedger: every switch on.
@@ -112,6 +126,7 @@ impl Fidelity {
         watermark_from_compare: true,
         dledger_vote_checks: true,
         step_down_by_heartbeat_rounds: true,
+        compare_below_commit: true,
     };
 
     /// True when any switch is on: such a node records broken Raft safety properties as values

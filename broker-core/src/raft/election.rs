@@ -29,6 +29,9 @@ impl Node {
     /// when pre-vote is off); a candidate whose election failed tries again in a new term.
     pub(super) fn election_timeout(&mut self) {
         match self.role {
+            Role::Candidate if self.config.fidelity.dledger_vote_checks => {
+                self.dledger_retry_election();
+            }
             Role::Follower | Role::PreCandidate if self.config.pre_vote => self.start_pre_vote(),
             Role::Follower | Role::PreCandidate | Role::Candidate => self.start_election(false),
             Role::Leader => unreachable!("invariant: a leader has no election timer"),
@@ -54,7 +57,49 @@ impl Node {
         self.leader = None;
         self.transfer_election = leadership_transfer;
         self.votes = BTreeMap::new();
+        self.vote_rejections = BTreeMap::new();
         self.election_deadline_ms = self.now_ms + self.vote_interval_ms();
+        self.request_votes(false);
+    }
+
+    /// `dledger_vote_checks`: a candidate whose election did not pass decides as DLedger's
+    /// `maintainAsCandidate` parses the responses (its own vote counted): a voter that knows a
+    /// leader (`WAIT_TO_REVOTE`, a vote interval + leak × heartbeat later), too few answers
+    /// (`WAIT_TO_REVOTE`), or too many voters with a newer log (`WAIT_TO_REVOTE`, a vote
+    /// interval + `vote_interval_ms_max` later) make it ask again in the same term; otherwise
+    /// it moves to the next term (`WAIT_TO_VOTE_NEXT`). So a candidate that cannot win does not
+    /// inflate terms (DLedger's stand-in for pre-vote).
+    fn dledger_retry_election(&mut self) {
+        let granted = self.votes.values().filter(|granted| **granted).count();
+        let answered = 1 + granted + self.vote_rejections.len();
+        let newer_log = self
+            .vote_rejections
+            .values()
+            .filter(|reason| {
+                matches!(
+                    reason,
+                    VoteRejectReason::ExpiredLedgerTerm | VoteRejectReason::SmallLedgerEndIndex
+                )
+            })
+            .count();
+        let has_leader = self
+            .vote_rejections
+            .values()
+            .any(|reason| *reason == VoteRejectReason::AlreadyHasLeader);
+        let majority = self.majority();
+        let wait_extra_ms = if has_leader {
+            self.config.election_timeout_ms_base()
+        } else if answered < majority {
+            0
+        } else if answered - newer_log < majority {
+            self.config.vote_interval_ms_max
+        } else {
+            self.start_election(false);
+            return;
+        };
+        self.votes = BTreeMap::new();
+        self.vote_rejections = BTreeMap::new();
+        self.election_deadline_ms = self.now_ms + self.vote_interval_ms() + wait_extra_ms;
         self.request_votes(false);
     }
 
@@ -243,6 +288,13 @@ impl Node {
             // DLedger `REVOTE_IMMEDIATELY`: the voter is in our term now; ask again.
             let msg = self.vote_request(false);
             self.send(from, msg);
+            return;
+        }
+        let dledger_candidate =
+            self.config.fidelity.dledger_vote_checks && self.role == Role::Candidate && !pre_vote;
+        if let (true, false, Some(reason)) = (dledger_candidate, granted, reject_reason) {
+            // DLedger counts refusals whatever term the voter answers with.
+            self.vote_rejections.insert(from, reason);
             return;
         }
         let current = match self.role {

@@ -33,8 +33,9 @@
 //! | `commit_by_quorum_watermark` | `DLedgerEntryPusher.QuorumAckChecker.doWork`: commit the median watermark; `updateCommittedIndex` / `MemberState.leaderUpdateCommittedIndex` check only the leader's term | commit by count only an entry of the current term (§5.4.2, Figure 8) |
 //! | `skip_noop_on_election` | `DLedgerConfig.enableFastAdvanceCommitIndex = false`; `changeRoleToLeader` heartbeats at once | a new leader appends a no-op (§8) |
 //! | `watermark_from_compare` | `EntryDispatcher.doCompare` + `changeState(index, APPEND)` → `updatePeerWaterMark(term, peer, index)` | match index learned from acknowledged appends |
-//! | `dledger_vote_checks` | `DLedgerLeaderElector.handleVote` (log, then term, `TERM_NOT_READY`), `maintainAsCandidate` revote | pre-vote, term first, stickiness |
+//! | `dledger_vote_checks` | `DLedgerLeaderElector.handleVote` (log, then term, `TERM_NOT_READY`); `maintainAsCandidate` (revote in the same term unless `WAIT_TO_VOTE_NEXT`) | pre-vote, term first, stickiness, a new term per election |
 //! | `step_down_by_heartbeat_rounds` | `DLedgerLeaderElector.sendHeartbeats` / `maintainAsLeader` (`lastSuccHeartBeatTime`, `maxHeartBeatLeak`) | check quorum on per-peer last response |
+//! | `compare_below_commit` | `EntryHandler.handleDoCompare` / `handleDoTruncate` ignore the committed index; `EntryDispatcher.doCompare` steps back until the logs agree | a follower never points the leader below its commit index + 1 |
 //!
 //! With any switch on, a node that breaks a Raft safety property it would otherwise assert
 //! (today: truncating an entry it knew committed) records a `SafetyViolation` instead of

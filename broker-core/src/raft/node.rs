@@ -17,7 +17,7 @@ use super::log::{cut_torn_tail, RaftLog};
 use super::progress::Progress;
 use super::reads::ReadQueue;
 use super::{Config, Effect, Input, ProposeOutcome, ReadOutcome, Role, SafetyViolation, Status};
-use crate::proto::Message;
+use crate::proto::{Message, VoteRejectReason};
 use crate::store::{Entry, HardState, PersistOp, RecoveredState};
 use crate::types::{LogIndex, NodeId, ProposalId, ReadId, Term};
 use rand::{Rng, SeedableRng};
@@ -150,6 +150,9 @@ pub struct Node {
     pub(super) election_deadline_ms: u64,
     /// Responses in the current (pre-)election: who granted, who refused.
     pub(super) votes: BTreeMap<NodeId, bool>,
+    /// `dledger_vote_checks`: why each voter refused in the current election (whatever term
+    /// it answered with), for DLedger's decision to vote again in the same term.
+    pub(super) vote_rejections: BTreeMap<NodeId, VoteRejectReason>,
     /// The current election was asked for by the leader (`TimeoutNow`).
     pub(super) transfer_election: bool,
     pub(super) duty: FollowerDuty,
@@ -220,6 +223,7 @@ impl Node {
             leader_contact_ms: 0,
             election_deadline_ms: 0,
             votes: BTreeMap::new(),
+            vote_rejections: BTreeMap::new(),
             transfer_election: false,
             duty: FollowerDuty::default(),
             leader_state: None,
@@ -320,7 +324,16 @@ impl Node {
             return;
         }
         if msg.term() > self.hard_state.term && self.adopts_term_of(&msg) {
+            let candidate = self.role == Role::Candidate;
             self.become_follower(msg.term(), None);
+            if candidate
+                && self.config.fidelity.dledger_vote_checks
+                && matches!(msg, Message::VoteResponse { .. })
+            {
+                // DLedger `maintainAsCandidate`: a newer term in the group is adopted
+                // (knownMaxTermInGroup) and the node votes again after a vote interval.
+                self.election_deadline_ms = self.now_ms + self.vote_interval_ms();
+            }
         }
         match msg {
             Message::VoteRequest {
@@ -521,6 +534,7 @@ impl Node {
         }
         self.set_role(Role::Follower);
         self.votes.clear();
+        self.vote_rejections.clear();
         self.transfer_election = false;
         self.leader = leader;
         if was != Role::Follower {

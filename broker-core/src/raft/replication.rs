@@ -6,11 +6,12 @@
 //! accepted anything from this leader), truncates a conflicting uncommitted suffix, and
 //! acknowledges only durable, verified entries.
 //!
-//! DLedger fidelity (`Fidelity`) changes three things here: the commit rule
+//! DLedger fidelity (`Fidelity`) changes four things here: the commit rule
 //! (`commit_by_quorum_watermark`), the first heartbeat anchor of a new leader
-//! (`watermark_from_compare`), and how a leader decides to step down
-//! (`step_down_by_heartbeat_rounds`); a follower then records, instead of asserting, the
-//! truncation of an entry it knew committed.
+//! (`watermark_from_compare`), how a leader decides to step down
+//! (`step_down_by_heartbeat_rounds`), and how far back a conflicting follower points the leader
+//! (`compare_below_commit`); a follower then records, instead of asserting, the truncation of an
+//! entry it knew committed.
 
 use super::node::{EarlyAppend, LeaderState, Node, Waiter};
 use super::progress::Rejection;
@@ -64,7 +65,11 @@ impl Node {
                 }
             }
             Some(found) if found != prev_term => {
-                let floor = self.commit_index.next();
+                let floor = if self.config.fidelity.compare_below_commit {
+                    LogIndex(1)
+                } else {
+                    self.commit_index.next()
+                };
                 let hint = self
                     .log
                     .first_index_of_term_at(prev_index, floor)

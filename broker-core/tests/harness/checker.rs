@@ -48,10 +48,12 @@ impl Checker {
         self.committed.get(&index).map(|(entry, _)| entry)
     }
 
-    /// A property does not hold: panic, or record it.
+    /// A property does not hold: panic, or record it (once: checks repeat after every event).
     pub fn fail(&mut self, violation: String) {
         assert!(self.record_violations, "{violation}");
-        self.violations.push(violation);
+        if !self.violations.contains(&violation) {
+            self.violations.push(violation);
+        }
     }
 
     /// Fails with `violation()` unless `holds`.

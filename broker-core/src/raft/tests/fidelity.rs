@@ -452,3 +452,114 @@ fn dledger_follower_records_a_lost_committed_entry_instead_of_panicking() {
     );
     assert!(follower.take_safety_violations().is_empty());
 }
+
+#[test]
+fn dledger_candidate_that_cannot_win_votes_again_in_the_same_term() {
+    // Why: maintainAsCandidate moves to the next term only when its election failed for want
+    // of votes it could still get (WAIT_TO_VOTE_NEXT); too few answers, or too many voters
+    // with a newer log, make it vote again in the same term (WAIT_TO_REVOTE, the latter after
+    // an extra maxVoteIntervalMs). That is what keeps a lagging or cut-off DLedger node, which
+    // has no pre-vote, from inflating terms.
+    let config = Config::dledger_fidelity();
+    let mut candidate = fresh_with(N1, 3, config.clone());
+    candidate.step(AFTER_TIMEOUT_MS, Input::Tick);
+    candidate.step(AFTER_TIMEOUT_MS, persisted(1));
+    candidate.take_effects();
+    // Responses are judged when the retry timer fires (DLedger judges them once all have
+    // answered, then waits nextTimeToRequestVote). No answer at all: same term.
+    let retry = candidate.next_deadline_ms();
+    candidate.step(retry, Input::Tick);
+    assert_eq!(
+        vec![
+            send(N2, vote_request(1, N1, (0, 0), false)),
+            send(N3, vote_request(1, N1, (0, 0), false)),
+        ],
+        candidate.take_effects()
+    );
+    // Both voters hold a newer log (they answer in their own, older term): same term, and
+    // the round after waits an extra vote_interval_ms_max.
+    candidate.step(
+        retry + 1,
+        msg(N2, rejected(0, VoteRejectReason::ExpiredLedgerTerm)),
+    );
+    candidate.step(
+        retry + 1,
+        msg(N3, rejected(0, VoteRejectReason::SmallLedgerEndIndex)),
+    );
+    let judged = candidate.next_deadline_ms();
+    candidate.step(judged, Input::Tick);
+    assert_eq!(Term(1), candidate.status().term);
+    assert_eq!(2, candidate.take_effects().len(), "two vote requests");
+    let again = candidate.next_deadline_ms();
+    assert!(
+        (judged + 300 + 1000..=judged + 1000 + 1000).contains(&again),
+        "{again}"
+    );
+    // Both answer but refuse for a vote already given: next term.
+    candidate.step(again, Input::Tick);
+    candidate.take_effects();
+    candidate.step(
+        again + 1,
+        msg(N2, rejected(1, VoteRejectReason::AlreadyVoted)),
+    );
+    candidate.step(
+        again + 1,
+        msg(N3, rejected(1, VoteRejectReason::AlreadyVoted)),
+    );
+    let next = candidate.next_deadline_ms();
+    candidate.step(next, Input::Tick);
+    assert_eq!(
+        vec![
+            hard_state(2, Some(N1)),
+            send(N2, vote_request(2, N1, (0, 0), false)),
+            send(N3, vote_request(2, N1, (0, 0), false)),
+            sync(2),
+        ],
+        candidate.take_effects()
+    );
+}
+
+#[test]
+fn dledger_follower_points_the_leader_below_its_commit_index() {
+    // Why: DLedger's follower compares and truncates without looking at its committed index
+    // (handleDoCompare / handleDoTruncate). After a commit by count, a newer leader whose entry
+    // conflicts at a committed index must be pointed there, or it could never repair the
+    // follower; Raft's follower never points below commit + 1 (nothing committed conflicts).
+    let recovered = || RecoveredState {
+        hard_state: HardState {
+            term: Term(4),
+            voted_for: None,
+        },
+        entries: chain(&[1, 2]),
+    };
+    let s5 = NodeId(5);
+    let compare = |term| Message::AppendRequest {
+        term: Term(term),
+        leader: s5,
+        prev_log_index: LogIndex(2),
+        prev_log_term: Term(3),
+        entries: Vec::new(),
+        leader_commit: LogIndex(0),
+    };
+    let reject = |hint| Message::AppendResponse {
+        term: Term(5),
+        success: false,
+        match_or_hint: LogIndex(hint),
+        last_log_index: LogIndex(2),
+    };
+    for (config, hint) in [
+        (Config::dledger_fidelity(), 2),
+        (with_switches(Fidelity::RAFT), 3),
+    ] {
+        let mut follower = Node::new(config, N2, members(5), recovered(), 7).expect("node");
+        follower.step(0, Input::Tick);
+        follower.step(10, msg(N1, heartbeat(4, (2, 2), 2)));
+        assert_eq!(LogIndex(2), follower.status().commit_index);
+        follower.take_effects();
+        follower.step(20, msg(s5, compare(5)));
+        assert_eq!(
+            vec![hard_state(5, None), send(s5, reject(hint)), sync(1)],
+            follower.take_effects()
+        );
+    }
+}
