@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::proto::VoteRejectReason;
-use crate::raft::{Fidelity, SafetyViolation};
+use crate::raft::{ConfigError, Fidelity, SafetyViolation};
 
 /// Default timing, pre-vote off, and exactly the switches given.
 fn with_switches(fidelity: Fidelity) -> Config {
@@ -562,4 +562,18 @@ fn dledger_follower_points_the_leader_below_its_commit_index() {
             follower.take_effects()
         );
     }
+}
+
+#[test]
+fn dledger_vote_checks_refuse_pre_vote_in_the_config() {
+    // Why: DLedger has no pre-vote; a pre-vote in front of its vote checks would be neither
+    // protocol. The mix is a config error, not a silent choice.
+    let mixed = Config {
+        pre_vote: true,
+        ..Config::dledger_fidelity()
+    };
+    assert_eq!(Err(ConfigError::PreVoteWithDLedgerVotes), mixed.validate());
+    assert_eq!(Ok(()), Config::dledger_fidelity().validate());
+    assert!(Config::dledger_fidelity().fidelity.departs_from_raft());
+    assert!(!Config::default().fidelity.departs_from_raft());
 }

@@ -257,3 +257,23 @@ fn log_read_not_applied_in_time_is_answered_timeout() {
         "{effects:?}"
     );
 }
+
+#[test]
+fn reads_beyond_pending_reads_max_are_refused_busy() {
+    // Why: every queue has a bound; reads waiting on a leader that cannot confirm them (cut
+    // off, or followers lagging) must not grow without limit.
+    let config = Config {
+        pending_reads_max: 2,
+        ..Config::default()
+    };
+    let mut leader = leader_with(3, config);
+    let now = AFTER_TIMEOUT_MS + 10;
+    leader.step(now, read_index(1));
+    leader.step(now, read_index(2));
+    leader.take_effects();
+    leader.step(now, read_index(3));
+    assert_eq!(
+        vec![read_reply(3, ReadOutcome::Busy)],
+        leader.take_effects()
+    );
+}
