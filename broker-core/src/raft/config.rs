@@ -46,9 +46,9 @@ fn default_pending_reads_max() -> u32 {
 /// DLedger's departures from the Raft paper, one switch each (all off: the Raft paper, which is
 /// the default). `Fidelity::DLEDGER` turns all of them on; `Config::dledger_fidelity()` also turns
 /// pre-vote off, which DLedger does not have. The sources cited are openmessaging/dledger: the
-/// commit and watermark switches mirror releases up to `dledger-all-0.3.1.2` (the line RocketMQ
-/// 4.x/5.x ship); 0.4.0 (#298) keys watermarks by the acknowledged entry's term, which restores
-/// the Raft rule for commits.
+/// commit and watermark switches mirror releases up to `dledger-all-0.3.1.2` (0.2.x and 0.3.x,
+/// e.g. `dledger-0.2.7`); 0.4.0 (#298) keys watermarks by the acknowledged entry's term, which
+/// restores the Raft rule for commits.
 ///
 /// A node with any switch on records the Raft safety properties it then breaks as
 /// `SafetyViolation`s (`Node::take_safety_violations`) instead of panicking.
@@ -61,8 +61,9 @@ pub struct Fidelity {
     /// `MemberState.leaderUpdateCommittedIndex`) checks only the leader's term. Raft instead
     /// commits by counting replicas only an entry of the current term (§5.4.2, Figure 8).
     pub commit_by_quorum_watermark: bool,
-    /// A new leader appends no entry of its own term (`DLedgerConfig.enableFastAdvanceCommitIndex`
-    /// defaults to false; with it on, `DLedgerServer.FastAdvanceCommitIndexService` appends one).
+    /// A new leader appends no entry of its own term (releases before 0.4.0 never do; since #306
+    /// `DLedgerConfig.enableFastAdvanceCommitIndex`, false by default, makes
+    /// `DLedgerServer.FastAdvanceCommitIndexService` append one).
     /// It announces itself with an immediate heartbeat round instead
     /// (`DLedgerLeaderElector.changeRoleToLeader` resets `lastSendHeartBeatTime`). Raft appends
     /// a no-op at once (§8).
@@ -95,8 +96,11 @@ pub struct Fidelity {
     /// sent), as `DLedgerLeaderElector.sendHeartbeats` does with `lastSuccHeartBeatTime`; it then
     /// campaigns after a vote interval (DLedger: `changeRoleToCandidate`). A round counts the
     /// peers that answered while it was the latest; it has its majority from the response that
-    /// completes it. Raft's check quorum here: step down exactly an election timeout base after
-    /// the majority-th most recent response from any peer.
+    /// completes it. The window starts at election (DLedger keeps `lastSuccHeartBeatTime` from
+    /// earlier leaderships, initially -1, so its new leader steps down at its first round without
+    /// a majority; our heartbeat acks wait for the new term to be durable, DLedger's do not).
+    /// Raft's check quorum here: step down exactly an election timeout base after the
+    /// majority-th most recent response from any peer.
     pub step_down_by_heartbeat_rounds: bool,
     /// A follower whose entry at the leader's check index conflicts points the leader back to
     /// where its conflicting run starts, however far below its own commit index: DLedger's

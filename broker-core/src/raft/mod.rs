@@ -3,7 +3,7 @@
 //! ```text
 //! let mut node = Node::new(config, id, members, recovered, rng_seed)?;
 //! node.step(now_ms, Input::Tick);
-//! for effect in node.take_effects() { /* Send, Persist, Sync, Reply, Apply */ }
+//! for effect in node.take_effects() { /* Send, Persist, Sync, Reply, Apply, ReadReply */ }
 //! let wake_at_ms = node.next_deadline_ms();
 //! ```
 //! `now_ms` is the node's *local* clock (the caller applies skew and drift); it must never go
