@@ -10,4 +10,4 @@ pub mod raft;
 pub mod store;
 pub mod types;
 
-pub use types::{LogIndex, NodeId, ProposalId, SyncId, Term};
+pub use types::{LogIndex, NodeId, ProposalId, ReadId, SyncId, Term};

@@ -18,6 +18,12 @@ pub enum VoteRejectReason {
     ExpiredLedgerTerm,
     /// Same last term, shorter log (`REJECT_SMALL_LEDGER_END_INDEX`).
     SmallLedgerEndIndex,
+    /// DLedger fidelity: the candidate's term was ahead of ours; we adopted it (stepping down)
+    /// and the candidate should ask again in that term (`REJECT_TERM_NOT_READY`).
+    TermNotReady,
+    /// DLedger fidelity: the candidate's term is below the term of our last entry
+    /// (`REJECT_TERM_SMALL_THAN_LEDGER`).
+    TermSmallThanLedger,
 }
 
 /// A Raft message. Heartbeats are `AppendRequest`s with no entries.

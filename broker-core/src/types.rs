@@ -23,6 +23,10 @@ pub struct LogIndex(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ProposalId(pub u64);
 
+/// Identifies one read on one node, so its `ReadReply` can be matched to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReadId(pub u64);
+
 /// Identifies one `Sync` request; `Persisted { sync_id }` acknowledges it and every earlier one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SyncId(pub u64);

@@ -3,7 +3,7 @@
 
 mod harness;
 
-use broker_core::raft::Role;
+use broker_core::raft::{ReadOutcome, Role};
 use broker_core::types::NodeId;
 use harness::{fast_config, Cluster};
 
@@ -126,4 +126,41 @@ fn minority_partition_cannot_commit() {
         ),
         "minority leader answered {outcome:?}"
     );
+}
+
+#[test]
+fn a_cut_off_leader_serves_no_read_index_read_while_the_majority_moves_on() {
+    // Why: the stale read ReadIndex exists to prevent (Raft §6.4): an old leader cut off from
+    // its majority, which has elected a new leader and committed more, must not answer a read
+    // from its state; the new leader answers at an index covering the new commits.
+    let mut cluster = Cluster::new(6, 5, fast_config());
+    cluster.await_commit(0, 2000).expect("initial commit");
+    let old = cluster.leader().expect("a leader");
+    cluster.partition(&[old]);
+    let cut_at = cluster.now_ms();
+    let stale_read = cluster.read_index(old);
+    cluster
+        .await_commit(cut_at, 3000)
+        .expect("the majority commits");
+    let new = cluster.leader().expect("a new leader");
+    assert_ne!(old, new);
+    let new_commit = cluster.node(new).expect("up").status().commit_index;
+    let fresh_read = cluster.read_index(new);
+    cluster.run_until(cut_at + 2000);
+    let answer = |read| {
+        cluster
+            .read_replies
+            .iter()
+            .find(|(_, _, id, _)| *id == read)
+            .map(|(_, _, _, outcome)| outcome.clone())
+    };
+    assert_eq!(
+        Some(ReadOutcome::NotLeader { leader_hint: None }),
+        answer(stale_read),
+        "the cut-off leader refuses once it steps down, never serves"
+    );
+    match answer(fresh_read) {
+        Some(ReadOutcome::Ready { index }) => assert!(index >= new_commit),
+        other => panic!("the new leader answered {other:?}"),
+    }
 }

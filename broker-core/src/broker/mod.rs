@@ -1,6 +1,7 @@
 //! The broker on top of the replicated CommitLog: a send appends one entry; committed entries
 //! are dispatched into a ConsumeQueue per (topic, queue), which assigns the queue offset; SEND_OK
-//! goes out only after commit; pulls read committed messages only.
+//! goes out only after commit; pulls read committed (applied) messages only, when and where the
+//! `ReadMode` allows.
 
 mod consume_queue;
 pub mod protocol;
@@ -9,9 +10,11 @@ pub use consume_queue::{ConsumeQueue, ConsumeQueues};
 pub use protocol::{ClientRequest, ClientResponse, QueueKey, StoredMessage, StoredOffsetCommit};
 
 use crate::proto::PeerMessage;
-use crate::raft::{self, Effect, Input, Node, ProposeOutcome, RecoveryError, Role, Status};
+use crate::raft::{
+    self, Effect, Input, Node, ProposeOutcome, ReadOutcome, RecoveryError, SafetyViolation, Status,
+};
 use crate::store::{Entry, PersistOp, RecoveredState};
-use crate::types::{LogIndex, NodeId, ProposalId, SyncId};
+use crate::types::{LogIndex, NodeId, ProposalId, ReadId, SyncId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -68,6 +71,49 @@ pub trait ReplicaNode {
     fn log(&self) -> &[Entry];
 }
 
+/// How a DLedger-mode replica answers pulls and consumer offset queries (DLedger's `ReadMode`:
+/// `UNSAFE_READ`, `RAFT_LOG_READ`, `READ_INDEX_READ`, `LEASE_READ`).
+///
+/// DLedger itself (`DLedgerServer.handleRead`) serves only `UNSAFE_READ` and `RAFT_LOG_READ`
+/// (`READ_INDEX_READ` and `LEASE_READ` throw `UNSUPPORTED`), refuses every mode while a
+/// leadership transfer is in progress (`LEADER_TRANSFERRING`), and its clients default to
+/// `RAFT_LOG_READ` (`RegisterReadRequest`, `ReadCommand`, `RegisterDLedgerClient.read`).
+/// RocketMQ's DLedger CommitLog does not go through `handleRead` at all. The default here is
+/// `ReadIndex`, the Raft paper's (§6.4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadMode {
+    /// Raft §6.4 ReadIndex (raft-rs `read_index`): the leader answers once it has confirmed it
+    /// still led when the read arrived and has applied its commit index of that moment and an
+    /// entry of its own term (`Input::ReadIndex`). Followers answer `NotLeader`. A leader cut
+    /// off from its majority answers nothing until it steps down, then `NotLeader`.
+    #[default]
+    ReadIndex,
+    /// DLedger `RAFT_LOG_READ` (`DLedgerServer.dealRaftLogRead`): the leader appends a no-op
+    /// entry and answers once it is applied (`Input::LogRead`). Followers answer `NotLeader`.
+    RaftLogRead,
+    /// DLedger `UNSAFE_READ` (`dealUnsafeRead`): whichever replica gets the request, follower or
+    /// deposed leader included, answers at once from what it has applied. May be stale.
+    UnsafeRead,
+}
+
+/// A read waiting for the Raft node's `ReadReply`.
+#[derive(Debug)]
+enum PendingRead {
+    Pull {
+        client: ClientId,
+        request_id: u64,
+        queue: QueueKey,
+        offset: u64,
+        max: u32,
+    },
+    QueryOffset {
+        client: ClientId,
+        request_id: u64,
+        group: String,
+        queue: QueueKey,
+    },
+}
+
 /// A broker replica of one group in DLedger mode.
 pub struct Broker {
     raft: Node,
@@ -77,6 +123,10 @@ pub struct Broker {
     /// Sends known committed at an index not yet applied here.
     committed_unapplied: BTreeMap<LogIndex, (ClientId, u64)>,
     next_proposal: u64,
+    read_mode: ReadMode,
+    /// Pulls and offset queries waiting for the Raft node, by read.
+    reads: BTreeMap<ReadId, PendingRead>,
+    next_read: u64,
     effects: Vec<BrokerEffect>,
     /// Test-only, deliberately broken: answer SEND_OK as soon as the leader appends a send,
     /// before it commits (the simulator's scenarios must catch this). Never set it otherwise.
@@ -100,14 +150,33 @@ impl Broker {
             proposals: BTreeMap::new(),
             committed_unapplied: BTreeMap::new(),
             next_proposal: 0,
+            read_mode: ReadMode::default(),
+            reads: BTreeMap::new(),
+            next_read: 0,
             effects: Vec::new(),
             unsafe_ack_before_commit: false,
             acked_early: std::collections::BTreeSet::new(),
         })
     }
 
+    /// The same replica answering reads in `mode` (default `ReadMode::ReadIndex`).
+    pub fn with_read_mode(mut self, mode: ReadMode) -> Broker {
+        self.read_mode = mode;
+        self
+    }
+
+    pub fn read_mode(&self) -> ReadMode {
+        self.read_mode
+    }
+
     pub fn raft(&self) -> &Node {
         &self.raft
+    }
+
+    /// The Raft safety properties this replica broke since the last call (DLedger fidelity
+    /// only; see `raft::SafetyViolation`).
+    pub fn take_safety_violations(&mut self) -> Vec<SafetyViolation> {
+        self.raft.take_safety_violations()
     }
 
     pub fn queue(&self, key: &QueueKey) -> Option<&ConsumeQueue> {
@@ -162,8 +231,14 @@ impl Broker {
                 request_id,
                 request: ClientRequest::Pull { queue, offset, max },
             } => {
-                let response = self.pull(&queue, offset, max);
-                self.respond(client, request_id, response);
+                let read = PendingRead::Pull {
+                    client,
+                    request_id,
+                    queue,
+                    offset,
+                    max,
+                };
+                self.read(now_ms, read);
             }
             BrokerInput::Client {
                 client,
@@ -193,13 +268,13 @@ impl Broker {
                 request_id,
                 request: ClientRequest::QueryOffset { group, queue },
             } => {
-                let response = match self.readable() {
-                    Ok(_) => ClientResponse::Offset {
-                        offset: self.queues.committed_offset(&group, &queue),
-                    },
-                    Err(refusal) => refusal,
+                let read = PendingRead::QueryOffset {
+                    client,
+                    request_id,
+                    group,
+                    queue,
                 };
-                self.respond(client, request_id, response);
+                self.read(now_ms, read);
             }
         }
         self.drain_raft();
@@ -209,42 +284,66 @@ impl Broker {
         std::mem::take(&mut self.effects)
     }
 
-    /// A pull, served by the leader from its applied (committed) log.
+    /// A pull or offset query, answered from the applied (committed) state as the read mode
+    /// allows: at once (`UnsafeRead`), or when the Raft node's `ReadReply` says so.
     ///
     /// # Read safety
-    /// A leader serves reads only once it has applied an entry of its own term (Raft §8):
-    /// before that, its commit index may lag what the previous leader acknowledged, and a pull
-    /// could miss an acknowledged message (`Busy` until then). There is no ReadIndex round:
-    /// a leader that was cut off still serves pulls from its local state until check-quorum
-    /// makes it step down. This is safe as long as no other leader can commit in the
-    /// meantime: followers refuse votes while they hear from a leader (leader stickiness) and
-    /// the old leader steps down after the election timeout without a quorum, so the reads
-    /// rest on a lease of one election timeout, which holds only with bounded clock drift
-    /// between replicas. Scenarios that skew clocks past that bound can show stale reads.
-    fn pull(&self, queue: &QueueKey, offset: u64, max: u32) -> ClientResponse {
-        match self.readable() {
-            Ok(applied) => self.queues.pull(queue, offset, max, applied),
-            Err(refusal) => refusal,
+    /// `ReadIndex` and `RaftLogRead` are linearizable: the leader answers only after a majority
+    /// of its term acknowledged a log position created after the read arrived (so no newer
+    /// leader existed then) and after it applied every entry committed before the read arrived
+    /// plus an entry of its own term (Raft §6.4; before that, its commit index may lag what the
+    /// previous leader acknowledged). No clock is involved. `UnsafeRead` is not linearizable: a
+    /// follower or a cut-off leader answers from whatever it has applied.
+    fn read(&mut self, now_ms: u64, pending: PendingRead) {
+        if self.read_mode == ReadMode::UnsafeRead {
+            let (client, request_id) = pending.client();
+            let response = self.serve(&pending);
+            self.respond(client, request_id, response);
+            return;
+        }
+        let read = ReadId(self.next_read);
+        self.next_read += 1;
+        self.reads.insert(read, pending);
+        let input = match self.read_mode {
+            ReadMode::ReadIndex => Input::ReadIndex { read },
+            ReadMode::RaftLogRead => Input::LogRead { read },
+            ReadMode::UnsafeRead => unreachable!("invariant: unsafe reads are answered above"),
+        };
+        self.raft.step(now_ms, input);
+    }
+
+    /// The answer to a read from this replica's applied state.
+    fn serve(&self, pending: &PendingRead) -> ClientResponse {
+        let applied = self.raft.status().applied_index;
+        match pending {
+            PendingRead::Pull {
+                queue, offset, max, ..
+            } => self.queues.pull(queue, *offset, *max, applied),
+            PendingRead::QueryOffset { group, queue, .. } => ClientResponse::Offset {
+                offset: self.queues.committed_offset(group, queue),
+            },
         }
     }
 
-    /// The applied index a leader may read at, or the refusal (see `pull`).
-    fn readable(&self) -> Result<LogIndex, ClientResponse> {
-        let status = self.raft.status();
-        if status.role != Role::Leader {
-            return Err(ClientResponse::NotLeader {
-                leader_hint: status.leader,
-            });
-        }
-        let applied_term = usize::try_from(status.applied_index.0)
-            .ok()
-            .and_then(|applied| applied.checked_sub(1))
-            .and_then(|position| self.raft.log().get(position))
-            .map(|entry| entry.term);
-        if applied_term != Some(status.term) {
-            return Err(ClientResponse::Busy);
-        }
-        Ok(status.applied_index)
+    fn on_read_reply(&mut self, read: ReadId, outcome: ReadOutcome) {
+        let pending = self
+            .reads
+            .remove(&read)
+            .expect("invariant: the node replies once to each read the broker made");
+        let (client, request_id) = pending.client();
+        let response = match outcome {
+            ReadOutcome::Ready { index } => {
+                assert!(
+                    self.raft.status().applied_index >= index,
+                    "invariant: a read is ready only once its index is applied"
+                );
+                self.serve(&pending)
+            }
+            ReadOutcome::NotLeader { leader_hint } => ClientResponse::NotLeader { leader_hint },
+            ReadOutcome::Busy => ClientResponse::Busy,
+            ReadOutcome::Timeout => ClientResponse::Timeout,
+        };
+        self.respond(client, request_id, response);
     }
 
     fn respond(&mut self, client: ClientId, request_id: u64, response: ClientResponse) {
@@ -271,6 +370,7 @@ impl Broker {
                     }
                 }
                 Effect::Reply { proposal, outcome } => self.on_reply(proposal, outcome),
+                Effect::ReadReply { read, outcome } => self.on_read_reply(read, outcome),
             }
         }
         self.answer_applied();
@@ -360,6 +460,19 @@ impl Broker {
     }
 }
 
+impl PendingRead {
+    fn client(&self) -> (ClientId, u64) {
+        match self {
+            PendingRead::Pull {
+                client, request_id, ..
+            }
+            | PendingRead::QueryOffset {
+                client, request_id, ..
+            } => (*client, *request_id),
+        }
+    }
+}
+
 impl ReplicaNode for Broker {
     fn step(&mut self, now_ms: u64, input: BrokerInput) {
         Broker::step(self, now_ms, input);
@@ -381,6 +494,7 @@ impl ReplicaNode for Broker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raft::Role;
 
     fn queue() -> QueueKey {
         QueueKey {
@@ -475,8 +589,16 @@ mod tests {
         client(&mut broker, 20_100, 4, query);
         let responses = run(&mut broker, 20_100, 20_110);
         assert!(responses.contains(&(4, ClientResponse::Offset { offset: Some(1) })));
-        // The commit is a log entry, but neither a message nor part of the queue.
-        let last = broker.raft().log().last().expect("entries").clone();
+        // The commit is a log entry, but neither a message nor part of the queue (the no-ops
+        // after it are ReadIndex barriers of the queries).
+        let last = broker
+            .raft()
+            .log()
+            .iter()
+            .rev()
+            .find(|entry| entry.kind == crate::store::EntryKind::Normal)
+            .expect("entries")
+            .clone();
         assert_eq!(StoredMessage::decode(&last.data), None);
         assert_eq!(
             StoredOffsetCommit::decode(&last.data).map(|c| c.offset),
@@ -490,18 +612,9 @@ mod tests {
         assert_eq!(StoredOffsetCommit::decode(&message.encode()), None);
     }
 
-    #[test]
-    fn a_new_leader_serves_pulls_only_after_applying_an_entry_of_its_term() {
-        // Why: Raft §8: before its first entry commits, a new leader's commit index may lag
-        // what the previous leader acknowledged; a pull then could miss an acknowledged message.
-        let mut broker = Broker::new(
-            raft::Config::default(),
-            NodeId(0),
-            vec![NodeId(0)],
-            RecoveredState::default(),
-            1,
-        )
-        .expect("a fresh replica");
+    /// A one-replica group stepped until it is leader, its no-op not yet durable: the syncs
+    /// asked for since it won are returned, not completed. Returns the time reached.
+    fn leader_with_held_noop(broker: &mut Broker) -> (u64, Vec<SyncId>) {
         let mut held = Vec::new();
         let mut now = 0;
         while broker.raft().status().role != Role::Leader && now < 20_000 {
@@ -525,36 +638,177 @@ mod tests {
             now += 10;
         }
         assert_eq!(broker.raft().status().role, Role::Leader);
-        let pull = ClientRequest::Pull {
-            queue: queue(),
-            offset: 0,
-            max: 8,
-        };
-        // The leader's first entry is not durable yet, so nothing of its term is applied.
-        assert_eq!(broker.raft().status().applied_index, LogIndex(0));
-        client(&mut broker, now, 1, pull.clone());
-        let responses: Vec<_> = broker
+        (now, held)
+    }
+
+    fn responses(broker: &mut Broker) -> Vec<(u64, ClientResponse)> {
+        broker
             .take_effects()
             .into_iter()
             .filter_map(|effect| match effect {
-                BrokerEffect::Respond { response, .. } => Some(response),
+                BrokerEffect::Respond {
+                    request_id,
+                    response,
+                    ..
+                } => Some((request_id, response)),
                 _ => None,
             })
-            .collect();
-        assert_eq!(responses, vec![ClientResponse::Busy]);
+            .collect()
+    }
+
+    fn pull_all() -> ClientRequest {
+        ClientRequest::Pull {
+            queue: queue(),
+            offset: 0,
+            max: 8,
+        }
+    }
+
+    #[test]
+    fn a_new_leader_serves_pulls_only_after_applying_an_entry_of_its_term() {
+        // Why: Raft §6.4 step 1: before its first entry commits, a new leader's commit index
+        // may lag what the previous leader acknowledged; a pull then could miss an acknowledged
+        // message. ReadIndex holds the pull until the no-op of the leader's term is applied.
+        let mut broker = Broker::new(
+            raft::Config::default(),
+            NodeId(0),
+            vec![NodeId(0)],
+            RecoveredState::default(),
+            1,
+        )
+        .expect("a fresh replica");
+        let (now, held) = leader_with_held_noop(&mut broker);
+        // The leader's first entry is not durable yet, so nothing of its term is applied.
+        assert_eq!(broker.raft().status().applied_index, LogIndex(0));
+        client(&mut broker, now, 1, pull_all());
+        assert_eq!(responses(&mut broker), Vec::new());
         for sync_id in held {
             broker.step(now, BrokerInput::Persisted { sync_id });
         }
-        run(&mut broker, now, now + 100);
-        client(&mut broker, now + 100, 2, pull);
-        let responses = run(&mut broker, now + 100, now + 110);
+        assert_eq!(
+            responses(&mut broker),
+            vec![(
+                1,
+                ClientResponse::Pulled {
+                    offset: 0,
+                    msg_ids: Vec::new()
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn unsafe_read_answers_at_once_from_applied_state_on_any_replica() {
+        // Why: DLedger UNSAFE_READ (`dealUnsafeRead`) does no check at all: a follower answers
+        // from what it has applied, where ReadIndex and RAFT_LOG_READ send it to the leader.
+        let follower = |mode| {
+            Broker::new(
+                raft::Config::default(),
+                NodeId(1),
+                vec![NodeId(0), NodeId(1), NodeId(2)],
+                RecoveredState::default(),
+                1,
+            )
+            .expect("a fresh replica")
+            .with_read_mode(mode)
+        };
+        let mut unsafe_follower = follower(ReadMode::UnsafeRead);
+        client(&mut unsafe_follower, 0, 1, pull_all());
+        assert_eq!(
+            responses(&mut unsafe_follower),
+            vec![(
+                1,
+                ClientResponse::Pulled {
+                    offset: 0,
+                    msg_ids: Vec::new()
+                }
+            )]
+        );
+        for mode in [ReadMode::ReadIndex, ReadMode::RaftLogRead] {
+            let mut broker = follower(mode);
+            client(&mut broker, 0, 1, pull_all());
+            assert_eq!(
+                responses(&mut broker),
+                vec![(1, ClientResponse::NotLeader { leader_hint: None })],
+                "{mode:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unsafe_read_on_a_new_leader_may_miss_what_is_committed() {
+        // Why: the stale read UNSAFE_READ allows: a leader whose no-op is not yet applied
+        // answers at once from an applied index that may lag the commit index (here 0).
+        let mut broker = Broker::new(
+            raft::Config::default(),
+            NodeId(0),
+            vec![NodeId(0)],
+            RecoveredState::default(),
+            1,
+        )
+        .expect("a fresh replica")
+        .with_read_mode(ReadMode::UnsafeRead);
+        let (now, _held) = leader_with_held_noop(&mut broker);
+        client(&mut broker, now, 1, pull_all());
+        assert_eq!(
+            responses(&mut broker),
+            vec![(
+                1,
+                ClientResponse::Pulled {
+                    offset: 0,
+                    msg_ids: Vec::new()
+                }
+            )]
+        );
+        assert_eq!(broker.raft().status().applied_index, LogIndex(0));
+    }
+
+    #[test]
+    fn raft_log_read_answers_when_its_noop_is_applied() {
+        // Why: DLedger RAFT_LOG_READ (`dealRaftLogRead`) appends a NOOP entry per read and
+        // answers when it is applied: the pull then sees every send committed before it.
+        let mut broker = Broker::new(
+            raft::Config::default(),
+            NodeId(0),
+            vec![NodeId(0)],
+            RecoveredState::default(),
+            1,
+        )
+        .expect("a fresh replica")
+        .with_read_mode(ReadMode::RaftLogRead);
+        run(&mut broker, 0, 20_000);
+        let send = ClientRequest::Send {
+            queue: queue(),
+            msg_id: "m0".into(),
+        };
+        client(&mut broker, 20_000, 1, send);
+        client(&mut broker, 20_000, 2, pull_all());
+        let read_entry = broker
+            .raft()
+            .log()
+            .last()
+            .expect("the read's entry")
+            .clone();
+        assert_eq!(read_entry.kind, crate::store::EntryKind::Noop);
+        // Nothing is answered before the entries are durable and applied.
+        for effect in broker.take_effects() {
+            match effect {
+                BrokerEffect::Respond { .. } => panic!("answered before commit: {effect:?}"),
+                BrokerEffect::Sync { sync_id } => {
+                    broker.step(20_001, BrokerInput::Persisted { sync_id })
+                }
+                BrokerEffect::Send { .. } | BrokerEffect::Persist(_) => {}
+            }
+        }
+        let responses = responses(&mut broker);
         assert!(responses.contains(&(
             2,
             ClientResponse::Pulled {
                 offset: 0,
-                msg_ids: Vec::new()
+                msg_ids: vec!["m0".to_string()]
             }
         )));
+        assert!(broker.raft().status().applied_index >= read_entry.index);
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! Client proposals (append on the leader, answer on commit or timeout) and leadership transfer
-//! (DLedger's preferred leader: stop taking proposals, catch the target up, send `TimeoutNow`).
+//! Client proposals and reads through the log (append on the leader, answer on commit or
+//! timeout) and leadership transfer (DLedger's preferred leader: stop taking proposals, catch
+//! the target up, send `TimeoutNow`).
 
-use super::node::{Node, PendingProposal, Transfer};
-use super::{ProposeOutcome, Role};
+use super::node::{Node, PendingProposal, Transfer, Waiter};
+use super::{ProposeOutcome, ReadOutcome, Role};
 use crate::proto::Message;
 use crate::store::{EntryKind, PersistOp};
-use crate::types::{NodeId, ProposalId};
+use crate::types::{LogIndex, NodeId, ProposalId, ReadId};
 
 impl Node {
     pub(super) fn propose(&mut self, proposal: ProposalId, data: Vec<u8>) {
@@ -20,9 +21,30 @@ impl Node {
             self.reply(proposal, ProposeOutcome::Busy);
             return;
         }
-        let entry = self
-            .log
-            .append_new(self.hard_state.term, EntryKind::Normal, data);
+        self.append_for(Waiter::Proposal(proposal), EntryKind::Normal, data);
+    }
+
+    /// A read through the log (DLedger `RAFT_LOG_READ`, `DLedgerServer.dealRaftLogRead`): append
+    /// a no-op; the read is answered `Ready` at its index once applied.
+    pub(super) fn log_read(&mut self, read: ReadId) {
+        if self.role != Role::Leader {
+            let leader_hint = self.leader;
+            self.reply_read(read, ReadOutcome::NotLeader { leader_hint });
+            return;
+        }
+        let pending_max = self.config.pending_proposals_max as usize;
+        let state = self.leader_state();
+        if state.transfer.is_some() || state.pending.len() >= pending_max {
+            self.reply_read(read, ReadOutcome::Busy);
+            return;
+        }
+        self.append_for(Waiter::LogRead(read), EntryKind::Noop, Vec::new());
+    }
+
+    /// Appends an entry of the current term that `waiter` waits for (answered on commit or
+    /// after `max_wait_ack_ms`).
+    fn append_for(&mut self, waiter: Waiter, kind: EntryKind, data: Vec<u8>) -> LogIndex {
+        let entry = self.log.append_new(self.hard_state.term, kind, data);
         let index = entry.index;
         self.persist(PersistOp::Append {
             entries: vec![entry],
@@ -36,14 +58,16 @@ impl Node {
             .insert(
                 index,
                 PendingProposal {
-                    proposal,
+                    waiter,
                     deadline_ms,
                 },
             );
         assert!(previous.is_none(), "invariant: one proposal per log index");
+        index
     }
 
-    /// Answers `Committed` for every pending proposal at or below the commit index.
+    /// Answers every pending proposal (`Committed`) and log read (`Ready`) at or below the
+    /// commit index.
     pub(super) fn reply_committed(&mut self) {
         let Some(state) = self.leader_state.as_mut() else {
             return;
@@ -55,12 +79,17 @@ impl Node {
                 .log
                 .term_at(index)
                 .expect("invariant: a committed index is inside the log");
-            self.reply(pending.proposal, ProposeOutcome::Committed { index, term });
+            match pending.waiter {
+                Waiter::Proposal(proposal) => {
+                    self.reply(proposal, ProposeOutcome::Committed { index, term });
+                }
+                Waiter::LogRead(read) => self.reply_read(read, ReadOutcome::Ready { index }),
+            }
         }
     }
 
-    /// Proposals not committed within `max_wait_ack_ms` are answered `Timeout` (they stay in
-    /// the log and may still commit). Deadlines grow with the index, so the expired ones are a
+    /// Proposals (and log reads) not committed within `max_wait_ack_ms` are answered `Timeout`
+    /// (they stay in the log and may still commit). Deadlines grow with the index, so the expired ones are a
     /// prefix of the pending map.
     pub(super) fn expire_proposals(&mut self) {
         let now_ms = self.now_ms;
@@ -70,11 +99,14 @@ impl Node {
                 if entry.get().deadline_ms > now_ms {
                     break;
                 }
-                expired.push(entry.remove().proposal);
+                expired.push(entry.remove().waiter);
             }
         }
-        for proposal in expired {
-            self.reply(proposal, ProposeOutcome::Timeout);
+        for waiter in expired {
+            match waiter {
+                Waiter::Proposal(proposal) => self.reply(proposal, ProposeOutcome::Timeout),
+                Waiter::LogRead(read) => self.reply_read(read, ReadOutcome::Timeout),
+            }
         }
     }
 

@@ -1,5 +1,9 @@
 //! Elections: follower timeout, pre-vote (Raft §9.6), real votes (§5.2), leader stickiness,
 //! and the election a leader asks for with `TimeoutNow` (leadership transfer).
+//!
+//! DLedger fidelity: `dledger_vote_checks` judges votes in `DLedgerLeaderElector.handleVote`'s
+//! order (`judge_dledger_vote`), and `skip_noop_on_election` makes a new leader announce itself
+//! with a heartbeat round instead of a no-op entry.
 
 use super::node::{LeaderState, Node};
 use super::progress::Progress;
@@ -25,6 +29,9 @@ impl Node {
     /// when pre-vote is off); a candidate whose election failed tries again in a new term.
     pub(super) fn election_timeout(&mut self) {
         match self.role {
+            Role::Candidate if self.config.fidelity.dledger_vote_checks => {
+                self.dledger_retry_election();
+            }
             Role::Follower | Role::PreCandidate if self.config.pre_vote => self.start_pre_vote(),
             Role::Follower | Role::PreCandidate | Role::Candidate => self.start_election(false),
             Role::Leader => unreachable!("invariant: a leader has no election timer"),
@@ -50,33 +57,81 @@ impl Node {
         self.leader = None;
         self.transfer_election = leadership_transfer;
         self.votes = BTreeMap::new();
+        self.vote_rejections = BTreeMap::new();
         self.election_deadline_ms = self.now_ms + self.vote_interval_ms();
         self.request_votes(false);
     }
 
-    fn request_votes(&mut self, pre_vote: bool) {
-        let term = if pre_vote {
-            Term(self.hard_state.term.0 + 1)
+    /// `dledger_vote_checks`: a candidate whose election did not pass decides as DLedger's
+    /// `maintainAsCandidate` parses the responses (its own vote counted): a voter that knows a
+    /// leader (`WAIT_TO_REVOTE`, a vote interval + leak × heartbeat later), too few answers
+    /// (`WAIT_TO_REVOTE`), or too many voters with a newer log (`WAIT_TO_REVOTE`, a vote
+    /// interval + `vote_interval_ms_max` later) make it ask again in the same term; otherwise
+    /// it moves to the next term (`WAIT_TO_VOTE_NEXT`). So a candidate that cannot win does not
+    /// inflate terms (DLedger's stand-in for pre-vote).
+    fn dledger_retry_election(&mut self) {
+        let granted = self.votes.values().filter(|granted| **granted).count();
+        let answered = 1 + granted + self.vote_rejections.len();
+        let newer_log = self
+            .vote_rejections
+            .values()
+            .filter(|reason| {
+                matches!(
+                    reason,
+                    VoteRejectReason::ExpiredLedgerTerm | VoteRejectReason::SmallLedgerEndIndex
+                )
+            })
+            .count();
+        let has_leader = self
+            .vote_rejections
+            .values()
+            .any(|reason| *reason == VoteRejectReason::AlreadyHasLeader);
+        let majority = self.majority();
+        let wait_extra_ms = if has_leader {
+            self.config.election_timeout_ms_base()
+        } else if answered < majority {
+            0
+        } else if answered - newer_log < majority {
+            self.config.vote_interval_ms_max
         } else {
-            self.hard_state.term
+            self.start_election(false);
+            return;
         };
-        let msg = Message::VoteRequest {
-            term,
-            candidate: self.id,
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-            pre_vote,
-            leadership_transfer: self.transfer_election,
-        };
+        self.votes = BTreeMap::new();
+        self.vote_rejections = BTreeMap::new();
+        self.election_deadline_ms = self.now_ms + self.vote_interval_ms() + wait_extra_ms;
+        self.request_votes(false);
+    }
+
+    fn request_votes(&mut self, pre_vote: bool) {
+        let msg = self.vote_request(pre_vote);
         let peers: Vec<NodeId> = self.peers().collect();
         for peer in peers {
             self.send(peer, msg.clone());
         }
     }
 
+    fn vote_request(&self, pre_vote: bool) -> Message {
+        let term = if pre_vote {
+            Term(self.hard_state.term.0 + 1)
+        } else {
+            self.hard_state.term
+        };
+        Message::VoteRequest {
+            term,
+            candidate: self.id,
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+            pre_vote,
+            leadership_transfer: self.transfer_election,
+        }
+    }
+
     pub(super) fn on_vote_request(&mut self, from: NodeId, request: VoteRequestView) {
         let outcome = if request.pre_vote {
             self.judge_pre_vote(request)
+        } else if self.config.fidelity.dledger_vote_checks {
+            self.judge_dledger_vote(from, request)
         } else {
             self.judge_vote(from, request)
         };
@@ -131,6 +186,45 @@ impl Node {
         self.judge_log(request)
     }
 
+    /// `dledger_vote_checks`: `DLedgerLeaderElector.handleVote`, check by check. The log comes
+    /// first, so a candidate with an older log is refused without moving our term; a candidate
+    /// of a newer term is refused too, once, after we adopt its term (stepping down if leader):
+    /// it asks again in that term. No stickiness: a live leader does not protect us from that.
+    /// DLedger's `REJECT_UNKNOWN_LEADER`/`REJECT_UNEXPECTED_LEADER` (we drop messages from
+    /// non-members) and `REJECT_TAKING_LEADERSHIP` (no preferred-leader config here) are left out.
+    fn judge_dledger_vote(
+        &mut self,
+        from: NodeId,
+        request: VoteRequestView,
+    ) -> Result<(), VoteRejectReason> {
+        let last_term = self.log.last_term();
+        if request.last_log_term < last_term {
+            return Err(VoteRejectReason::ExpiredLedgerTerm);
+        }
+        if request.last_log_term == last_term && request.last_log_index < self.log.last_index() {
+            return Err(VoteRejectReason::SmallLedgerEndIndex);
+        }
+        let term = self.hard_state.term;
+        if request.term < term {
+            return Err(VoteRejectReason::ExpiredVoteTerm);
+        }
+        if request.term > term {
+            self.become_follower(request.term, None);
+            return Err(VoteRejectReason::TermNotReady);
+        }
+        if self.hard_state.voted_for.is_some_and(|voted| voted != from) {
+            return Err(if self.leader.is_some() {
+                VoteRejectReason::AlreadyHasLeader
+            } else {
+                VoteRejectReason::AlreadyVoted
+            });
+        }
+        if request.term < last_term {
+            return Err(VoteRejectReason::TermSmallThanLedger);
+        }
+        Ok(())
+    }
+
     fn judge_log(&self, request: VoteRequestView) -> Result<(), VoteRejectReason> {
         if self
             .log
@@ -183,7 +277,26 @@ impl Node {
         term: Term,
         pre_vote: bool,
         granted: bool,
+        reject_reason: Option<VoteRejectReason>,
     ) {
+        let term_not_ready = self.config.fidelity.dledger_vote_checks
+            && self.role == Role::Candidate
+            && !pre_vote
+            && term == self.hard_state.term
+            && reject_reason == Some(VoteRejectReason::TermNotReady);
+        if term_not_ready {
+            // DLedger `REVOTE_IMMEDIATELY`: the voter is in our term now; ask again.
+            let msg = self.vote_request(false);
+            self.send(from, msg);
+            return;
+        }
+        let dledger_candidate =
+            self.config.fidelity.dledger_vote_checks && self.role == Role::Candidate && !pre_vote;
+        if let (true, false, Some(reason)) = (dledger_candidate, granted, reject_reason) {
+            // DLedger counts refusals whatever term the voter answers with.
+            self.vote_rejections.insert(from, reason);
+            return;
+        }
         let current = match self.role {
             Role::PreCandidate => {
                 pre_vote && (term == Term(self.hard_state.term.0 + 1) || !granted)
@@ -221,16 +334,25 @@ impl Node {
         self.transfer_election = false;
         let last_index = self.log.last_index();
         let now_ms = self.now_ms;
+        let compare = self.config.fidelity.watermark_from_compare;
         let progress = self
             .peers()
-            .map(|peer| (peer, Progress::new(last_index, now_ms)))
+            .map(|peer| (peer, Progress::new(last_index, now_ms, compare)))
             .collect();
         self.leader_state = Some(LeaderState {
             progress,
             heartbeat_at_ms: now_ms + self.config.heartbeat_interval_ms,
             pending: BTreeMap::new(),
             transfer: None,
+            first_index_of_term: last_index.next(),
+            reads: Default::default(),
+            round: Default::default(),
+            round_quorum_at_ms: now_ms,
         });
+        if self.config.fidelity.skip_noop_on_election {
+            self.send_heartbeats();
+            return;
+        }
         let noop = self
             .log
             .append_new(self.hard_state.term, EntryKind::Noop, Vec::new());

@@ -33,6 +33,12 @@ impl Watermark {
     pub(super) fn truncated(&mut self, from: LogIndex) {
         self.chain_verified = self.chain_verified.min(from.prev());
     }
+
+    /// The commit index fell back to `commit_index` as part of a recorded safety violation
+    /// (DLedger fidelity): the monotonic-commit check starts again from there.
+    pub(super) fn lowered_commit(&mut self, commit_index: LogIndex) {
+        self.commit_index = self.commit_index.min(commit_index);
+    }
 }
 
 impl Node {
@@ -58,8 +64,10 @@ impl Node {
             self.commit_index,
             last_index
         );
+        // After a recorded loss of committed entries (DLedger fidelity) the applied index
+        // stays where it was while the commit index falls back.
         assert!(
-            self.applied_index <= self.commit_index,
+            self.applied_index <= self.commit_index || self.safety_violations_total > 0,
             "invariant: applied {} beyond commit {}",
             self.applied_index,
             self.commit_index

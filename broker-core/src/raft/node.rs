@@ -9,19 +9,20 @@
 //!
 //! The parts live in sibling files: `election.rs` (timeouts, pre-vote, votes),
 //! `replication.rs` (append, acks, commit), `client.rs` (proposals and leadership transfer),
-//! `invariants.rs` (checks after every step).
+//! `reads.rs` (ReadIndex and log reads), `invariants.rs` (checks after every step).
 
 use super::durability::Durability;
 use super::invariants::Watermark;
 use super::log::{cut_torn_tail, RaftLog};
 use super::progress::Progress;
-use super::{Config, Effect, Input, ProposeOutcome, Role, Status};
-use crate::proto::Message;
+use super::reads::ReadQueue;
+use super::{Config, Effect, Input, ProposeOutcome, ReadOutcome, Role, SafetyViolation, Status};
+use crate::proto::{Message, VoteRejectReason};
 use crate::store::{Entry, HardState, PersistOp, RecoveredState};
-use crate::types::{LogIndex, NodeId, ProposalId, Term};
+use crate::types::{LogIndex, NodeId, ProposalId, ReadId, Term};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -47,11 +48,25 @@ pub enum RecoveryError {
     VoteForNonMember { voted_for: NodeId },
 }
 
-/// A client proposal appended by this leader and not yet answered.
+/// Who waits for an entry this leader appended: a client proposal, or a read through the log.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Waiter {
+    Proposal(ProposalId),
+    LogRead(ReadId),
+}
+
+/// An entry appended by this leader for a client and not yet answered.
 #[derive(Debug, Clone)]
 pub(super) struct PendingProposal {
-    pub(super) proposal: ProposalId,
+    pub(super) waiter: Waiter,
     pub(super) deadline_ms: u64,
+}
+
+/// The heartbeat round in progress (`Fidelity::step_down_by_heartbeat_rounds`): the peers that
+/// answered since it was sent (whatever request they answered).
+#[derive(Debug, Default)]
+pub(super) struct HeartbeatRound {
+    pub(super) responders: BTreeSet<NodeId>,
 }
 
 /// A leadership hand-over in progress (DLedger's preferred leader).
@@ -69,6 +84,13 @@ pub(super) struct LeaderState {
     pub(super) heartbeat_at_ms: u64,
     pub(super) pending: BTreeMap<LogIndex, PendingProposal>,
     pub(super) transfer: Option<Transfer>,
+    /// The first index of this leader's term (its last index at election + 1).
+    pub(super) first_index_of_term: LogIndex,
+    /// ReadIndex reads in progress.
+    pub(super) reads: ReadQueue,
+    /// DLedger step-down: the round in progress, and when a round last had its majority.
+    pub(super) round: HeartbeatRound,
+    pub(super) round_quorum_at_ms: u64,
 }
 
 /// An AppendRequest of the current leader that arrived before the entries it follows (messages
@@ -128,11 +150,18 @@ pub struct Node {
     pub(super) election_deadline_ms: u64,
     /// Responses in the current (pre-)election: who granted, who refused.
     pub(super) votes: BTreeMap<NodeId, bool>,
+    /// `dledger_vote_checks`: why each voter refused in the current election (whatever term
+    /// it answered with), for DLedger's decision to vote again in the same term.
+    pub(super) vote_rejections: BTreeMap<NodeId, VoteRejectReason>,
     /// The current election was asked for by the leader (`TimeoutNow`).
     pub(super) transfer_election: bool,
     pub(super) duty: FollowerDuty,
     pub(super) leader_state: Option<LeaderState>,
     pub(super) watermark: Watermark,
+    /// Broken Raft safety properties not yet taken by the caller (DLedger fidelity only).
+    pub(super) safety_violations: Vec<SafetyViolation>,
+    /// Broken Raft safety properties recorded by this node instance, taken or not.
+    pub(super) safety_violations_total: u64,
 }
 
 impl Node {
@@ -194,10 +223,13 @@ impl Node {
             leader_contact_ms: 0,
             election_deadline_ms: 0,
             votes: BTreeMap::new(),
+            vote_rejections: BTreeMap::new(),
             transfer_election: false,
             duty: FollowerDuty::default(),
             leader_state: None,
             watermark,
+            safety_violations: Vec::new(),
+            safety_violations_total: 0,
         };
         node.reset_election_timer();
         if let Some(from) = cut_at {
@@ -226,6 +258,8 @@ impl Node {
             Input::ClientPropose { proposal, data } => self.propose(proposal, data),
             Input::Persisted { sync_id } => self.durability.persisted(sync_id),
             Input::TransferLeadership { to } => self.transfer_leadership(to),
+            Input::ReadIndex { read } => self.read_index(read),
+            Input::LogRead { read } => self.log_read(read),
         }
         self.finish_step();
         self.check_invariants();
@@ -233,6 +267,12 @@ impl Node {
 
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects)
+    }
+
+    /// The Raft safety properties this node broke since the last call, in order. Always empty
+    /// with `Fidelity::RAFT` (the node asserts them instead).
+    pub fn take_safety_violations(&mut self) -> Vec<SafetyViolation> {
+        std::mem::take(&mut self.safety_violations)
     }
 
     /// The local time at which the node next needs a `Tick`.
@@ -284,7 +324,16 @@ impl Node {
             return;
         }
         if msg.term() > self.hard_state.term && self.adopts_term_of(&msg) {
+            let candidate = self.role == Role::Candidate;
             self.become_follower(msg.term(), None);
+            if candidate
+                && self.config.fidelity.dledger_vote_checks
+                && matches!(msg, Message::VoteResponse { .. })
+            {
+                // DLedger `maintainAsCandidate`: a newer term in the group is adopted
+                // (knownMaxTermInGroup) and the node votes again after a vote interval.
+                self.election_deadline_ms = self.now_ms + self.vote_interval_ms();
+            }
         }
         match msg {
             Message::VoteRequest {
@@ -310,8 +359,8 @@ impl Node {
                 term,
                 pre_vote,
                 granted,
-                ..
-            } => self.on_vote_response(from, term, pre_vote, granted),
+                reject_reason,
+            } => self.on_vote_response(from, term, pre_vote, granted, reject_reason),
             Message::AppendRequest {
                 term,
                 prev_log_index,
@@ -339,6 +388,8 @@ impl Node {
     fn adopts_term_of(&self, msg: &Message) -> bool {
         match msg {
             Message::VoteRequest { pre_vote: true, .. } => false,
+            // DLedger judges the log before the term, and adopts the term only then.
+            Message::VoteRequest { .. } if self.config.fidelity.dledger_vote_checks => false,
             Message::VoteRequest {
                 leadership_transfer,
                 ..
@@ -364,11 +415,13 @@ impl Node {
     }
 
     /// Everything that follows from the input: win an election whose self-vote became durable,
-    /// advance commit, sync what was written, push entries, send owed responses, apply.
+    /// advance commit and reads, sync what was written, push entries, send owed responses,
+    /// apply, answer reads.
     fn finish_step(&mut self) {
         self.try_win_election();
         if self.role == Role::Leader {
             self.leader_advance_commit();
+            self.advance_reads();
         }
         self.flush_sync();
         if self.role == Role::Leader {
@@ -379,6 +432,7 @@ impl Node {
             self.send_owed_ack();
         }
         self.apply_committed();
+        self.answer_applied_reads();
     }
 
     // ---- small helpers shared by the sibling files ----
@@ -401,6 +455,20 @@ impl Node {
 
     pub(super) fn reply(&mut self, proposal: ProposalId, outcome: ProposeOutcome) {
         self.effects.push(Effect::Reply { proposal, outcome });
+    }
+
+    pub(super) fn reply_read(&mut self, read: ReadId, outcome: ReadOutcome) {
+        self.effects.push(Effect::ReadReply { read, outcome });
+    }
+
+    /// Records a broken Raft safety property (DLedger fidelity; Raft fidelity asserts).
+    pub(super) fn record_safety_violation(&mut self, violation: SafetyViolation) {
+        assert!(
+            self.config.fidelity.departs_from_raft(),
+            "invariant: Raft fidelity asserts safety, never records a violation: {violation:?}"
+        );
+        self.safety_violations.push(violation);
+        self.safety_violations_total += 1;
     }
 
     pub(super) fn persist(&mut self, op: PersistOp) {
@@ -466,6 +534,7 @@ impl Node {
         }
         self.set_role(Role::Follower);
         self.votes.clear();
+        self.vote_rejections.clear();
         self.transfer_election = false;
         self.leader = leader;
         if was != Role::Follower {

@@ -52,12 +52,16 @@ pub(super) struct Progress {
     pub(super) resend_at_ms: Option<u64>,
     /// Local time of the last response from this follower in the current term (check quorum).
     pub(super) last_heard_ms: u64,
+    /// `watermark_from_compare` (DLedger COMPARE): until the follower first answers, heartbeats
+    /// check its log at this index (the leader's last index at election) rather than at the
+    /// match index, so the answer tells where their logs agree.
+    pub(super) compare_at: Option<LogIndex>,
 }
 
 impl Progress {
     /// A new leader: nothing sent yet. Followers are usually up to date, so it pipelines right
     /// after its last entry; the first rejection of a lagging follower starts a probe.
-    pub(super) fn new(last_index: LogIndex, now_ms: u64) -> Progress {
+    pub(super) fn new(last_index: LogIndex, now_ms: u64, compare: bool) -> Progress {
         Progress {
             match_index: LogIndex(0),
             next_index: last_index.next(),
@@ -65,6 +69,7 @@ impl Progress {
             flow: Flow::Replicate,
             resend_at_ms: None,
             last_heard_ms: now_ms,
+            compare_at: compare.then_some(last_index),
         }
     }
 

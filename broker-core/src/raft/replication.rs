@@ -5,10 +5,17 @@
 //! request that arrived before the ones it follows (rejecting it as well while it has not yet
 //! accepted anything from this leader), truncates a conflicting uncommitted suffix, and
 //! acknowledges only durable, verified entries.
+//!
+//! DLedger fidelity (`Fidelity`) changes four things here: the commit rule
+//! (`commit_by_quorum_watermark`), the first heartbeat anchor of a new leader
+//! (`watermark_from_compare`), how a leader decides to step down
+//! (`step_down_by_heartbeat_rounds`), and how far back a conflicting follower points the leader
+//! (`compare_below_commit`); a follower then records, instead of asserting, the truncation of an
+//! entry it knew committed.
 
-use super::node::{EarlyAppend, LeaderState, Node};
+use super::node::{EarlyAppend, LeaderState, Node, Waiter};
 use super::progress::Rejection;
-use super::{ProposeOutcome, Role};
+use super::{ProposeOutcome, ReadOutcome, Role, SafetyViolation};
 use crate::proto::Message;
 use crate::store::{Entry, PersistOp};
 use crate::types::{LogIndex, NodeId, Term};
@@ -58,7 +65,11 @@ impl Node {
                 }
             }
             Some(found) if found != prev_term => {
-                let floor = self.commit_index.next();
+                let floor = if self.config.fidelity.compare_below_commit {
+                    LogIndex(1)
+                } else {
+                    self.commit_index.next()
+                };
                 let hint = self
                     .log
                     .first_index_of_term_at(prev_index, floor)
@@ -167,7 +178,7 @@ impl Node {
                     );
                 }
                 Some(_) => {
-                    self.truncate_conflict(entry.index);
+                    self.truncate_conflict(entry.index, entry.term);
                     new_entries.push(entry);
                 }
                 None => new_entries.push(entry),
@@ -180,11 +191,14 @@ impl Node {
         self.duty.ack_owed = true;
     }
 
-    fn truncate_conflict(&mut self, from: LogIndex) {
+    fn truncate_conflict(&mut self, from: LogIndex, term: Term) {
         assert!(
             self.role != Role::Leader,
             "invariant: a leader never truncates its own log"
         );
+        if from <= self.commit_index && self.config.fidelity.departs_from_raft() {
+            self.lose_committed_entries(from, term);
+        }
         assert!(
             from > self.commit_index,
             "invariant: truncating committed entry {} (commit {})",
@@ -199,6 +213,26 @@ impl Node {
         self.durability.truncated(from);
         self.watermark.truncated(from);
         self.persist(PersistOp::TruncateFrom { from });
+    }
+
+    /// DLedger fidelity: the leader overwrites entries this follower knew committed (possible
+    /// after a commit by count of an older-term entry, Figure 8). Record it, let the commit
+    /// index fall back below the cut, and keep the applied index: what was applied stays applied
+    /// (apply is monotone), and entries are applied again only beyond it.
+    fn lose_committed_entries(&mut self, from: LogIndex, term: Term) {
+        let leader = self
+            .leader
+            .expect("invariant: a follower truncates only for its current leader");
+        self.record_safety_violation(SafetyViolation::CommittedEntryTruncated {
+            from,
+            commit_index: self.commit_index,
+            applied_index: self.applied_index,
+            term,
+            leader,
+        });
+        self.commit_index = from.prev();
+        // The commit index went back as part of the recorded violation, not by accident.
+        self.watermark.lowered_commit(self.commit_index);
     }
 
     fn append_from_leader(&mut self, entries: Vec<Entry>) {
@@ -261,8 +295,14 @@ impl Node {
         let last_index = self.log.last_index();
         let now_ms = self.now_ms;
         let resend_ms = self.config.append_resend_ms;
+        let majority = self.majority();
+        let state = self.leader_state_mut();
+        if state.round.responders.insert(from) && state.round.responders.len() + 1 == majority {
+            state.round_quorum_at_ms = now_ms;
+        }
         let progress = self.progress_mut(from);
         progress.last_heard_ms = now_ms;
+        progress.compare_at = None;
         if success {
             assert!(
                 match_or_hint <= last_index,
@@ -292,7 +332,7 @@ impl Node {
             .expect("invariant: role Leader has leader state")
     }
 
-    fn leader_state_mut(&mut self) -> &mut LeaderState {
+    pub(super) fn leader_state_mut(&mut self) -> &mut LeaderState {
         self.leader_state
             .as_mut()
             .expect("invariant: role Leader has leader state")
@@ -346,6 +386,9 @@ impl Node {
     /// Commit = the highest index durable on a majority (the leader counting its durable index)
     /// whose entry is of the current term (§5.4.2, Figure 8: never commit an older-term entry by
     /// counting replicas; it commits indirectly with the current-term entry after it).
+    ///
+    /// `commit_by_quorum_watermark` (DLedger `QuorumAckChecker`): the same quorum index, whatever
+    /// the term of its entry.
     pub(super) fn leader_advance_commit(&mut self) {
         let mut matched: Vec<LogIndex> = self
             .leader_state()
@@ -356,16 +399,25 @@ impl Node {
         matched.push(self.durability.durable_index());
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let candidate = matched[self.majority() - 1];
-        if candidate > self.commit_index
-            && self.log.term_at(candidate) == Some(self.hard_state.term)
-        {
+        let term_allows = self.config.fidelity.commit_by_quorum_watermark
+            || self.log.term_at(candidate) == Some(self.hard_state.term);
+        if candidate > self.commit_index && term_allows {
             self.commit_index = candidate;
         }
     }
 
-    /// Timers of a leader: check quorum, proposal and transfer timeouts, heartbeat, resend.
+    /// Timers of a leader: check quorum (or, DLedger, the heartbeat round that ends now),
+    /// proposal and transfer timeouts, heartbeat, resend.
     pub(super) fn leader_tick(&mut self) {
-        if !self.leader_has_quorum() {
+        if self.config.fidelity.step_down_by_heartbeat_rounds {
+            if self.heartbeat_rounds_lost_majority() {
+                // DLedger `changeRoleToCandidate`: campaign again after a vote interval.
+                let term = self.hard_state.term;
+                self.become_follower(term, None);
+                self.election_deadline_ms = self.now_ms + self.vote_interval_ms();
+                return;
+            }
+        } else if !self.leader_has_quorum() {
             let term = self.hard_state.term;
             self.become_follower(term, None);
             return;
@@ -384,30 +436,47 @@ impl Node {
         }
     }
 
-    /// Empty appends anchored at each follower's match index, so they always verify.
-    fn send_heartbeats(&mut self) {
-        let anchors: Vec<(NodeId, LogIndex)> = self
-            .leader_state()
+    /// Empty appends anchored at each follower's match index, so they always verify (with
+    /// `watermark_from_compare`, at the leader's last index at election until the follower first
+    /// answers: DLedger's COMPARE). Starts a new heartbeat round.
+    pub(super) fn send_heartbeats(&mut self) {
+        let state = self.leader_state_mut();
+        state.round = Default::default();
+        let anchors: Vec<(NodeId, LogIndex)> = state
             .progress
             .iter()
-            .map(|(peer, progress)| (*peer, progress.match_index))
+            .map(|(peer, progress)| (*peer, progress.compare_at.unwrap_or(progress.match_index)))
             .collect();
         for (peer, match_index) in anchors {
             self.send_append(peer, match_index, Vec::new());
         }
     }
 
+    /// `step_down_by_heartbeat_rounds` (DLedger `sendHeartbeats`): the heartbeat round due now
+    /// ends without a majority, and none has had one for more than leak × heartbeat (DLedger
+    /// compares `elapsed(lastSuccHeartBeatTime) > maxHeartBeatLeak * heartBeatTimeIntervalMs`).
+    fn heartbeat_rounds_lost_majority(&self) -> bool {
+        let state = self.leader_state();
+        if self.now_ms < state.heartbeat_at_ms
+            || state.round.responders.len() + 1 >= self.majority()
+        {
+            return false;
+        }
+        self.now_ms - state.round_quorum_at_ms > self.config.election_timeout_ms_base()
+    }
+
     /// True while the leader heard from a majority (itself included) within the election
-    /// timeout base (DLedger: a leader that has lost its majority for leak × heartbeat steps down).
+    /// timeout base (Raft check quorum).
     fn leader_has_quorum(&self) -> bool {
         self.quorum_lost_at_ms()
             .is_none_or(|lost_at| self.now_ms < lost_at)
     }
 
-    /// The local time at which, hearing nothing more, the leader loses its majority.
+    /// The local time at which, hearing nothing more, the leader loses its majority (Raft check
+    /// quorum; with DLedger heartbeat rounds the heartbeat timer judges instead).
     pub(super) fn quorum_lost_at_ms(&self) -> Option<u64> {
         let needed = self.majority() - 1;
-        if needed == 0 {
+        if needed == 0 || self.config.fidelity.step_down_by_heartbeat_rounds {
             return None;
         }
         let mut heard: Vec<u64> = self
@@ -420,14 +489,22 @@ impl Node {
         Some(heard[needed - 1] + self.config.election_timeout_ms_base())
     }
 
-    /// Leaves the leader role's state: every unanswered proposal learns the leadership is lost.
+    /// Leaves the leader role's state: every unanswered proposal learns the leadership is lost,
+    /// every read in progress is refused.
     pub(super) fn step_down(&mut self) {
         let state = self
             .leader_state
             .take()
             .expect("invariant: a leader stepping down has leader state");
+        let not_leader = ReadOutcome::NotLeader { leader_hint: None };
         for pending in state.pending.into_values() {
-            self.reply(pending.proposal, ProposeOutcome::LeadershipLost);
+            match pending.waiter {
+                Waiter::Proposal(proposal) => self.reply(proposal, ProposeOutcome::LeadershipLost),
+                Waiter::LogRead(read) => self.reply_read(read, not_leader.clone()),
+            }
+        }
+        for read in state.reads.into_reads() {
+            self.reply_read(read, not_leader.clone());
         }
     }
 

@@ -1,5 +1,7 @@
 //! Cross-node Raft properties, checked by the harness after every event. Each check names the
-//! property of the Raft paper (Figure 3) it guards.
+//! property of the Raft paper (Figure 3) it guards. A broken property panics, or, with
+//! `record_violations` (clusters with DLedger fidelity, which break some on purpose), is
+//! recorded in `violations`.
 
 use broker_core::proto::Message;
 use broker_core::raft::{Effect, ProposeOutcome, Role, Status};
@@ -23,6 +25,9 @@ pub struct Checker {
     /// Proposals' data, to check what a `Committed` reply points at.
     proposals: BTreeMap<ProposalId, Vec<u8>>,
     pub checks: u64,
+    /// Record broken properties in `violations` instead of panicking.
+    pub record_violations: bool,
+    pub violations: Vec<String>,
 }
 
 impl Checker {
@@ -38,6 +43,26 @@ impl Checker {
         self.committed.len()
     }
 
+    /// The entry first applied at `index` by any node, if any.
+    pub fn committed_at(&self, index: LogIndex) -> Option<&Entry> {
+        self.committed.get(&index).map(|(entry, _)| entry)
+    }
+
+    /// A property does not hold: panic, or record it (once: checks repeat after every event).
+    pub fn fail(&mut self, violation: String) {
+        assert!(self.record_violations, "{violation}");
+        if !self.violations.contains(&violation) {
+            self.violations.push(violation);
+        }
+    }
+
+    /// Fails with `violation()` unless `holds`.
+    fn expect(&mut self, holds: bool, violation: impl FnOnce() -> String) {
+        if !holds {
+            self.fail(violation());
+        }
+    }
+
     pub fn leader_count(&self) -> usize {
         self.leaders.len()
     }
@@ -49,11 +74,12 @@ impl Checker {
             return;
         }
         let leader = *self.leaders.entry(status.term).or_insert(status.id);
-        assert_eq!(
-            leader, status.id,
-            "Election Safety (§5.2): two leaders in term {}",
-            status.term
-        );
+        self.expect(leader == status.id, || {
+            format!(
+                "Election Safety (§5.2): two leaders in term {}",
+                status.term
+            )
+        });
     }
 
     /// Leader Completeness (§5.4): a leader of term T holds every entry committed in a term
@@ -71,14 +97,11 @@ impl Checker {
         self.checks += 1;
         let position = usize::try_from(entry.index.0 - 1).expect("index fits usize");
         let held = log.get(position).map(|held| held.checksum);
-        assert_eq!(
-            held,
-            Some(entry.checksum),
+        let violation = format!(
             "Leader Completeness (§5.4): leader {} of {} lacks committed entry {}",
-            status.id,
-            status.term,
-            entry.index
+            status.id, status.term, entry.index
         );
+        self.expect(held == Some(entry.checksum), || violation);
     }
 
     /// Everything a node asked for in one step.
@@ -89,7 +112,7 @@ impl Checker {
                 Effect::Send { to, msg } => self.saw_message(from.id, *to, msg),
                 Effect::Apply { entries } => self.saw_applied(from, entries),
                 Effect::Reply { proposal, outcome } => self.saw_reply(*proposal, outcome),
-                Effect::Persist(_) | Effect::Sync { .. } => {}
+                Effect::Persist(_) | Effect::Sync { .. } | Effect::ReadReply { .. } => {}
             }
         }
     }
@@ -101,11 +124,12 @@ impl Checker {
                 .written
                 .entry((entry.index, entry.term))
                 .or_insert(entry.checksum);
-            assert_eq!(
-                known, entry.checksum,
-                "Log Matching (§5.3): two different entries at index {} term {}",
-                entry.index, entry.term
-            );
+            self.expect(known == entry.checksum, || {
+                format!(
+                    "Log Matching (§5.3): two different entries at index {} term {}",
+                    entry.index, entry.term
+                )
+            });
         }
     }
 
@@ -121,10 +145,11 @@ impl Checker {
         };
         self.checks += 1;
         let granted = *self.votes.entry((voter, *term)).or_insert(candidate);
-        assert_eq!(
-            granted, candidate,
-            "one vote per term: {voter} granted {term} to {granted} and then to {candidate}"
-        );
+        self.expect(granted == candidate, || {
+            format!(
+                "one vote per term: {voter} granted {term} to {granted} and then to {candidate}"
+            )
+        });
     }
 
     /// State Machine Safety: no two nodes apply different entries at one index.
@@ -132,28 +157,28 @@ impl Checker {
         let leader_term = (applier.role == Role::Leader).then_some(applier.term);
         for entry in entries {
             self.checks += 1;
-            match self.committed.get_mut(&entry.index) {
-                Some((known, commit_term)) => {
-                    assert_eq!(
-                        known, entry,
-                        "State Machine Safety (§5.4.3): different entries applied at {}",
-                        entry.index
-                    );
-                    if let Some(term) = leader_term {
-                        *commit_term = (*commit_term).min(term);
-                    }
-                }
-                None => {
-                    let commit_term = leader_term.unwrap_or_else(|| {
-                        panic!(
-                            "{} applied {} before any leader did",
-                            applier.id, entry.index
-                        )
-                    });
-                    self.committed
-                        .insert(entry.index, (entry.clone(), commit_term));
-                }
+            let Some((known, commit_term)) = self.committed.get_mut(&entry.index) else {
+                let commit_term = leader_term.unwrap_or_else(|| {
+                    panic!(
+                        "{} applied {} before any leader did",
+                        applier.id, entry.index
+                    )
+                });
+                self.committed
+                    .insert(entry.index, (entry.clone(), commit_term));
+                continue;
+            };
+            let (same, known_term) = (known == entry, known.term);
+            if let (true, Some(term)) = (same, leader_term) {
+                *commit_term = (*commit_term).min(term);
             }
+            self.expect(same, || {
+                format!(
+                    "State Machine Safety (§5.4.3): {} applied a different entry at {} (term {} \
+                     where term {known_term} was applied first)",
+                    applier.id, entry.index, entry.term
+                )
+            });
         }
     }
 
@@ -167,14 +192,12 @@ impl Checker {
             .committed
             .get(index)
             .unwrap_or_else(|| panic!("acknowledged {proposal:?} at {index} before it applied"));
-        assert_eq!(
-            entry.term, *term,
-            "acknowledged term differs from the committed entry"
-        );
-        assert_eq!(
-            Some(&entry.data),
-            self.proposals.get(&proposal),
-            "acknowledged {proposal:?} at {index} but the committed entry holds other data"
-        );
+        let same = entry.term == *term && Some(&entry.data) == self.proposals.get(&proposal);
+        self.expect(same, || {
+            format!(
+                "acknowledged {proposal:?} at {index} term {term}, but the entry first applied \
+                 there is another"
+            )
+        });
     }
 }

@@ -2,7 +2,9 @@
 //! with random delays (so they reorder), drops and duplicates them, cuts links, completes fsyncs
 //! after a delay, and crashes and restarts nodes (losing writes that were not synced). After
 //! every event the `Checker` verifies the cross-node Raft properties, and the harness checks
-//! that every committed entry is durable on a majority of disks.
+//! that every committed entry is durable on a majority of disks. Safety violations that nodes
+//! with DLedger fidelity record (`Node::take_safety_violations`) are collected in
+//! `node_violations`.
 #![allow(dead_code)]
 
 mod checker;
@@ -12,8 +14,11 @@ pub use checker::Checker;
 pub use disk::Disk;
 
 use broker_core::proto::Message;
-use broker_core::raft::{Config, Effect, Input, Node, ProposeOutcome, Role, Status};
-use broker_core::types::{LogIndex, NodeId, ProposalId, SyncId};
+use broker_core::raft::{
+    Config, Effect, Fidelity, Input, Node, ProposeOutcome, ReadOutcome, Role, SafetyViolation,
+    Status,
+};
+use broker_core::types::{LogIndex, NodeId, ProposalId, ReadId, SyncId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +38,17 @@ pub fn fast_config() -> Config {
         inflight_entries_max: 32,
         pending_proposals_max: 64,
         transfer_timeout_ms: 500,
+        pending_reads_max: 64,
+        fidelity: Fidelity::RAFT,
+    }
+}
+
+/// `fast_config` with every DLedger switch on (and pre-vote off, which DLedger lacks).
+pub fn fast_dledger_config() -> Config {
+    Config {
+        pre_vote: false,
+        fidelity: Fidelity::DLEDGER,
+        ..fast_config()
     }
 }
 
@@ -125,10 +141,17 @@ pub struct Cluster {
     pub network: Network,
     /// Directed links that drop everything (`(from, to)`).
     blocked: BTreeSet<(NodeId, NodeId)>,
+    /// Nodes whose AppendRequests are dropped (they can still vote and campaign).
+    appends_dropped_from: BTreeSet<NodeId>,
     pub checker: Checker,
     next_proposal: u64,
     /// Every reply: (global time, proposal, outcome).
     pub replies: Vec<(u64, ProposalId, ProposeOutcome)>,
+    /// Every read answer: (global time, node, read, outcome).
+    pub read_replies: Vec<(u64, NodeId, ReadId, ReadOutcome)>,
+    next_read: u64,
+    /// Safety violations recorded by nodes (DLedger fidelity): (global time, node, violation).
+    pub node_violations: Vec<(u64, NodeId, SafetyViolation)>,
     proposed_at: BTreeMap<ProposalId, u64>,
     pub stats: Stats,
 }
@@ -163,9 +186,13 @@ impl Cluster {
             sequence: 0,
             network: Network::default(),
             blocked: BTreeSet::new(),
+            appends_dropped_from: BTreeSet::new(),
             checker: Checker::default(),
             next_proposal: 1,
             replies: Vec::new(),
+            read_replies: Vec::new(),
+            next_read: 1,
+            node_violations: Vec::new(),
             proposed_at: BTreeMap::new(),
             stats: Stats::default(),
         };
@@ -268,8 +295,15 @@ impl Cluster {
         self.blocked.insert((from, to));
     }
 
+    /// Drops every AppendRequest `id` sends (it still votes and campaigns), until
+    /// `heal_network`.
+    pub fn drop_appends_from(&mut self, id: NodeId) {
+        self.appends_dropped_from.insert(id);
+    }
+
     pub fn heal_network(&mut self) {
         self.blocked.clear();
+        self.appends_dropped_from.clear();
     }
 
     /// Faults stop: links heal, messages are neither lost nor duplicated, every node is up.
@@ -295,6 +329,16 @@ impl Cluster {
             self.step_node(id, Input::ClientPropose { proposal, data });
         }
         proposal
+    }
+
+    /// A client asks `id` for a ReadIndex read; the answer lands in `read_replies`.
+    pub fn read_index(&mut self, id: NodeId) -> ReadId {
+        let read = ReadId(self.next_read);
+        self.next_read += 1;
+        if self.is_up(id) {
+            self.step_node(id, Input::ReadIndex { read });
+        }
+        read
     }
 
     pub fn transfer_leadership(&mut self, from: NodeId, to: NodeId) {
@@ -406,6 +450,10 @@ impl Cluster {
         let node = self.node_mut(id);
         node.step(local_ms, input);
         let effects = node.take_effects();
+        let violations = node.take_safety_violations();
+        let now_ms = self.now_ms;
+        self.node_violations
+            .extend(violations.into_iter().map(|v| (now_ms, id, v)));
         self.carry_out(id, effects);
         self.after_step(id);
     }
@@ -424,6 +472,9 @@ impl Cluster {
                 Effect::Sync { sync_id } => self.request_sync(id, sync_id),
                 Effect::Reply { proposal, outcome } => {
                     self.replies.push((self.now_ms, proposal, outcome));
+                }
+                Effect::ReadReply { read, outcome } => {
+                    self.read_replies.push((self.now_ms, id, read, outcome));
                 }
                 Effect::Apply { entries } => {
                     let replica = self.replica_mut(id);
@@ -453,7 +504,10 @@ impl Cluster {
             Message::AppendResponse { success: false, .. } => self.stats.append_rejections += 1,
             _ => {}
         }
+        let append_dropped = self.appends_dropped_from.contains(&from)
+            && matches!(msg, Message::AppendRequest { .. });
         let dropped = self.blocked.contains(&(from, to))
+            || append_dropped
             || self.rng.gen_range(0..1_000_000) < self.network.drop_ppm;
         if dropped {
             self.stats.messages_dropped += 1;
@@ -556,10 +610,12 @@ impl Cluster {
             .values()
             .filter(|replica| replica.disk.checksum_at(index) == Some(checksum))
             .count();
-        assert!(
-            holders > self.ids.len() / 2,
-            "committed entry {index} is durable on only {holders} of {} disks",
-            self.ids.len()
-        );
+        if holders <= self.ids.len() / 2 {
+            let violation = format!(
+                "committed entry {index} is durable on only {holders} of {} disks",
+                self.ids.len()
+            );
+            self.checker.fail(violation);
+        }
     }
 }

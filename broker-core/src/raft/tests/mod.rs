@@ -3,7 +3,9 @@
 //! vote interval 300..=1000 ms, heartbeat 2000 ms.
 
 mod election;
+mod fidelity;
 mod flow_control;
+mod reads;
 mod recovery;
 mod replication;
 mod transfer;
