@@ -344,7 +344,11 @@ fn short_isolation_heals_before_failover_and_is_not_counted_as_one() {
     let (old, old_term) = leader_at(&run, 0..3, T).expect("a leader at 10 s");
     assert_eq!(run.failover_faults.len(), 1);
     assert_eq!(run.failover_faults[0].healed_us, Some(12 * S));
-    assert!(elected(&run, 0..3, T, 30 * S).is_empty(), "{}", dump(&run, T));
+    assert!(
+        elected(&run, 0..3, T, 30 * S).is_empty(),
+        "{}",
+        dump(&run, T)
+    );
     assert_eq!(leader_at(&run, 0..3, 30 * S), Some((old, old_term)));
     assert!(outcome.failovers.is_empty());
     assert_eq!(outcome.cuts_healed.len(), 1);

@@ -69,6 +69,11 @@ pub trait ReplicaNode {
     fn status(&self) -> Status;
     /// The replica's whole CommitLog in memory (durable or not).
     fn log(&self) -> &[Entry];
+    /// Raft safety properties the replica broke and recorded instead of asserting (DLedger
+    /// fidelity only, `raft::Fidelity`); empty for every other replica.
+    fn take_safety_violations(&mut self) -> Vec<SafetyViolation> {
+        Vec::new()
+    }
 }
 
 /// How a DLedger-mode replica answers pulls and consumer offset queries (DLedger's `ReadMode`:
@@ -488,6 +493,9 @@ impl ReplicaNode for Broker {
     }
     fn log(&self) -> &[Entry] {
         self.raft.log()
+    }
+    fn take_safety_violations(&mut self) -> Vec<SafetyViolation> {
+        Broker::take_safety_violations(self)
     }
 }
 

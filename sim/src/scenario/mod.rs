@@ -56,8 +56,8 @@ pub use error::{Location, ScenarioError, EXIT_CODE_BAD_INPUT};
 pub use fault::{Fault, FaultKind, Target, TimedFault};
 pub use overrides::OVERRIDE_KEYS;
 pub use schema::{
-    Broken, Cluster, DiskSettings, Expect, NetworkSettings, RaftSettings, Replication, Scenario,
-    Seeds, SourceHash, Topic, Workload,
+    Broken, Cluster, DiskSettings, Expect, Fidelity, NetworkSettings, RaftSettings, ReadMode,
+    Replication, Scenario, Seeds, SourceHash, Topic, Workload,
 };
 pub use validate::*;
 

@@ -4,7 +4,7 @@
 
 use super::duration::{parse_millis, MillisRange};
 use super::error::ScenarioError;
-use super::schema::{Replication, Scenario};
+use super::schema::{Fidelity, ReadMode, Replication, Scenario};
 use super::validate;
 
 type Setter = fn(&mut Scenario, &str) -> Result<(), String>;
@@ -21,6 +21,8 @@ pub const OVERRIDE_KEYS: &[(&str, &str)] = &[
         "name_servers",
         "integer (0: clients follow leader hints, no routing)",
     ),
+    ("fidelity", "Raft | DLedger"),
+    ("read_mode", "ReadIndex | RaftLogRead | UnsafeRead"),
     ("register_interval", "duration"),
     ("broker_expiry", "duration"),
     ("raft.heartbeat_interval", "duration, e.g. 100ms"),
@@ -54,6 +56,23 @@ fn setter(key: &str) -> Option<Setter> {
             Ok(())
         },
         "name_servers" => |s, v| set_u32(&mut s.cluster.name_servers, v),
+        "fidelity" => |s, v| {
+            s.cluster.fidelity = match v {
+                "Raft" => Fidelity::Raft,
+                "DLedger" => Fidelity::DLedger,
+                _ => return Err(format!("{v:?} is not a fidelity (Raft or DLedger)")),
+            };
+            Ok(())
+        },
+        "read_mode" => |s, v| {
+            s.cluster.read_mode = match v {
+                "ReadIndex" => ReadMode::ReadIndex,
+                "RaftLogRead" => ReadMode::RaftLogRead,
+                "UnsafeRead" => ReadMode::UnsafeRead,
+                _ => return Err(format!("{v:?} is not a read mode")),
+            };
+            Ok(())
+        },
         "register_interval" => |s, v| set_millis(&mut s.cluster.register_interval, v),
         "broker_expiry" => |s, v| set_millis(&mut s.cluster.broker_expiry, v),
         "raft.heartbeat_interval" => |s, v| set_millis(&mut s.cluster.raft.heartbeat_interval, v),

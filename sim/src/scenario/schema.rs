@@ -91,10 +91,74 @@ pub struct Cluster {
     /// `BROKER_CHANNEL_EXPIRED_TIME`, 120 s).
     #[serde(default = "default_broker_expiry")]
     pub broker_expiry: Millis,
+    /// Which consensus behaviour the DLedger replicas follow: the Raft paper's (default) or
+    /// DLedger's own (`broker_core::raft::Fidelity`: commit by quorum watermark, no no-op on
+    /// election, DLedger's vote checks, heartbeat-round step-down). DLedger fidelity has no
+    /// pre-vote: it needs `raft: (pre_vote: false)`.
+    #[serde(default, skip_serializing_if = "Fidelity::is_raft")]
+    pub fidelity: Fidelity,
+    /// How DLedger replicas answer pulls (`broker_core::broker::ReadMode`): `ReadIndex`
+    /// (default, Raft §6.4), `RaftLogRead` (DLedger RAFT_LOG_READ) or `UnsafeRead` (DLedger
+    /// UNSAFE_READ: any replica answers from what it applied; consumers then pull from every
+    /// replica in turn).
+    #[serde(default, skip_serializing_if = "ReadMode::is_read_index")]
+    pub read_mode: ReadMode,
     /// Test-only: run a deliberately broken broker, to show the checks catch it.
     #[doc(hidden)]
     #[serde(default, skip_serializing_if = "Broken::is_off")]
     pub broken: Broken,
+}
+
+/// The consensus behaviour of DLedger replicas (`cluster.fidelity`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fidelity {
+    /// The Raft paper's rules.
+    #[default]
+    Raft,
+    /// DLedger's own rules, each a switch in `broker_core::raft::Fidelity`.
+    DLedger,
+}
+
+impl Fidelity {
+    pub fn is_raft(&self) -> bool {
+        *self == Fidelity::Raft
+    }
+
+    pub fn to_core(self) -> broker_core::raft::Fidelity {
+        match self {
+            Fidelity::Raft => broker_core::raft::Fidelity::RAFT,
+            Fidelity::DLedger => broker_core::raft::Fidelity::DLEDGER,
+        }
+    }
+}
+
+impl fmt::Display for Fidelity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// How DLedger replicas answer pulls (`cluster.read_mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadMode {
+    #[default]
+    ReadIndex,
+    RaftLogRead,
+    UnsafeRead,
+}
+
+impl ReadMode {
+    pub fn is_read_index(&self) -> bool {
+        *self == ReadMode::ReadIndex
+    }
+
+    pub fn to_core(self) -> broker_core::broker::ReadMode {
+        match self {
+            ReadMode::ReadIndex => broker_core::broker::ReadMode::ReadIndex,
+            ReadMode::RaftLogRead => broker_core::broker::ReadMode::RaftLogRead,
+            ReadMode::UnsafeRead => broker_core::broker::ReadMode::UnsafeRead,
+        }
+    }
 }
 
 /// A deliberately broken broker (test-only; `cluster.broken`).
@@ -134,6 +198,14 @@ impl Cluster {
     /// Broker nodes in the whole cluster: `groups × replicas`.
     pub fn node_count(&self) -> u32 {
         self.groups.saturating_mul(self.replicas)
+    }
+
+    /// broker-core's Raft config: the timings of `raft` and the rules of `fidelity`.
+    pub fn core_raft_config(&self) -> broker_core::raft::Config {
+        broker_core::raft::Config {
+            fidelity: self.fidelity.to_core(),
+            ..self.raft.to_core_config()
+        }
     }
 
     /// The group node `node` belongs to.

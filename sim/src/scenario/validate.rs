@@ -3,7 +3,7 @@
 
 use super::duration::{Millis, MillisRange};
 use super::fault::{Fault, FaultKind, Target, TimedFault};
-use super::schema::{Cluster, Scenario, Workload};
+use super::schema::{Cluster, Replication, Scenario, Workload};
 use std::collections::BTreeSet;
 
 /// Replicas per group the runner supports.
@@ -158,8 +158,29 @@ fn validate_cluster(cluster: &Cluster) -> Check {
         1,
         TIMING_MS_MAX,
     )?;
+    let dledger_replication = cluster.replication == Replication::DLedger;
+    ensure(
+        dledger_replication || cluster.fidelity.is_raft(),
+        "cluster.fidelity",
+        || format!("{} replication has no Raft log to follow DLedger's rules", cluster.replication),
+    )?;
+    ensure(
+        dledger_replication || cluster.read_mode.is_read_index(),
+        "cluster.read_mode",
+        || format!("{} replication has no read modes (slaves serve pulls)", cluster.replication),
+    )?;
+    ensure(
+        cluster.fidelity.is_raft() || !raft.pre_vote,
+        "cluster.raft.pre_vote",
+        || {
+            "DLedger fidelity has no pre-vote (its REJECT_ALREADY_HAS_LEADER plays that part): \
+             set `raft: (pre_vote: false)`"
+                .to_string()
+        },
+    )?;
     // Backstop: whatever else broker-core requires of its config.
-    raft.to_core_config()
+    cluster
+        .core_raft_config()
         .validate()
         .map_err(|error| violation("cluster.raft", error.to_string()))?;
     range_in(

@@ -19,6 +19,7 @@ use super::history_queue_name;
 use super::producer::{connect, Producer};
 use crate::history::{OpInput, OpOutcome, Operation};
 use crate::world::nameserver::RefreshReason;
+use crate::scenario::ReadMode;
 use crate::world::World;
 use broker_core::broker::{ClientId, ClientRequest, ClientResponse, QueueKey};
 use broker_core::NodeId;
@@ -77,8 +78,15 @@ async fn consume_queue(client: Arc<Producer>, group: u32, queue: QueueKey) {
     };
     let mut committed = offset;
     let mut pulls = 0u32;
+    let unsafe_read = world.spec.read_mode == ReadMode::UnsafeRead;
     while !stopped(&world) {
-        let Some(target) = client.target(group) else {
+        // UNSAFE_READ: any replica answers, so consumers read from every replica in turn.
+        let target = if unsafe_read {
+            Some(client.replica(group, pulls % world.spec.replicas))
+        } else {
+            client.target(group)
+        };
+        let Some(target) = target else {
             // With name servers: no master in the route yet; a fetch is asked for.
             madsim::time::sleep(Duration::from_micros(world.spec.workload.retry_backoff_us)).await;
             continue;

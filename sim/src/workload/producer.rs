@@ -493,7 +493,7 @@ impl Producer {
         true
     }
 
-    fn replica(&self, group: u32, index: u32) -> NodeId {
+    pub(super) fn replica(&self, group: u32, index: u32) -> NodeId {
         NodeId(group * self.world.spec.replicas + index)
     }
 

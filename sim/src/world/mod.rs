@@ -12,7 +12,7 @@ use crate::clock::NodeClock;
 use crate::disk::Disk;
 use crate::history::Operation;
 use crate::nemesis::{self, AdminCommand, FailoverFault};
-use crate::scenario::{Broken, Replication, Scenario, TimedFault};
+use crate::scenario::{Broken, ReadMode, Replication, Scenario, TimedFault};
 use crate::workload::{self, WorkloadSpec};
 use broker_core::broker::{Broker, BrokerEffect, ClientId, QueueKey, ReplicaNode};
 use broker_core::master_slave::{self, MasterSlaveBroker};
@@ -64,6 +64,10 @@ pub struct WorldSpec {
     /// A name server drops a broker it has not heard from for this long.
     #[serde(default)]
     pub broker_expiry_us: u64,
+    /// How DLedger replicas answer pulls (`ReadMode::UnsafeRead`: consumers pull from every
+    /// replica in turn).
+    #[serde(default)]
+    pub read_mode: ReadMode,
     /// Test-only: a deliberately broken broker.
     #[serde(default)]
     pub broken: Broken,
@@ -98,7 +102,7 @@ impl WorldSpec {
     /// The world a (validated, supported: `check_supported`) scenario describes.
     pub fn from_scenario(scenario: &Scenario) -> WorldSpec {
         let cluster = &scenario.cluster;
-        let raft = cluster.raft.to_core_config();
+        let raft = cluster.core_raft_config();
         let queues = scenario
             .workload
             .topics
@@ -158,6 +162,7 @@ impl WorldSpec {
             name_servers: cluster.name_servers,
             register_interval_us: cluster.register_interval.as_ms() * 1_000,
             broker_expiry_us: cluster.broker_expiry.as_ms() * 1_000,
+            read_mode: cluster.read_mode,
             broken: cluster.broken,
             raft,
         }
@@ -214,6 +219,23 @@ pub struct World {
 }
 
 impl World {
+    /// Safety violations a replica recorded about itself (DLedger fidelity), as findings.
+    pub fn record_node_violations(
+        &self,
+        node: NodeId,
+        violations: Vec<broker_core::raft::SafetyViolation>,
+    ) {
+        let mut shared = self.lock();
+        let now_us = shared.now_us();
+        for violation in violations {
+            tracing::info!(%node, ?violation, "replica broke a Raft safety property");
+            shared.observer.violations.push((
+                now_us,
+                observe::InvariantViolation::ReportedByNode { node, violation },
+            ));
+        }
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, Shared> {
         self.shared
             .lock()
@@ -270,7 +292,8 @@ impl World {
                 recovered,
                 rng_seed,
             )
-            .map(|mut broker| {
+            .map(|broker| {
+                let mut broker = broker.with_read_mode(self.spec.read_mode.to_core());
                 broker.unsafe_ack_before_commit = self.spec.broken == Broken::AckBeforeCommit;
                 Box::new(broker) as Box<dyn ReplicaNode>
             })

@@ -73,6 +73,12 @@ pub enum InvariantViolation {
     },
     /// Raft §5.4.3: two replicas applied different entries at one index.
     StateMachineSafety { index: LogIndex, node: NodeId },
+    /// A replica in DLedger fidelity broke a Raft safety property and recorded it (it does not
+    /// assert, so the run goes on and shows what the break costs).
+    ReportedByNode {
+        node: NodeId,
+        violation: broker_core::raft::SafetyViolation,
+    },
 }
 
 /// A master–slave master restarted with fewer entries than its group had committed (it

@@ -143,6 +143,10 @@ fn step_and_carry_out(
     }
     broker.step(now_ms, input);
     let effects = broker.take_effects();
+    let broken = broker.take_safety_violations();
+    if !broken.is_empty() {
+        world.record_node_violations(node, broken);
+    }
     if tracing::enabled!(tracing::Level::DEBUG) {
         for effect in &effects {
             tracing::debug!(%node, "  {}", super::summary::effect(effect));
