@@ -54,6 +54,10 @@ pub enum Message {
         prev_log_term: Term,
         entries: Vec<Entry>,
         leader_commit: LogIndex,
+        /// The leader's latest ReadIndex round (Raft §6.4; raft-rs's heartbeat context): every
+        /// request carries it, so periodic heartbeats repeat a round whose messages were lost.
+        /// 0: no round started in this term.
+        read_round: u64,
     },
     AppendResponse {
         term: Term,
@@ -65,6 +69,10 @@ pub enum Message {
         match_or_hint: LogIndex,
         /// The follower's last log index, durable or not.
         last_log_index: LogIndex,
+        /// The highest `read_round` the follower has received from the leader of its current
+        /// term (0: none): echoing a round confirms that the follower was still in the leader's
+        /// term after that round was sent.
+        read_round: u64,
     },
     /// Sent by a leader to a caught-up follower it hands leadership to: start an election now.
     TimeoutNow { term: Term },

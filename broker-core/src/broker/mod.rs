@@ -294,9 +294,9 @@ impl Broker {
     ///
     /// # Read safety
     /// `ReadIndex` and `RaftLogRead` are linearizable: the leader answers only after a majority
-    /// of its term acknowledged a log position created after the read arrived (so no newer
-    /// leader existed then) and after it applied every entry committed before the read arrived
-    /// plus an entry of its own term (Raft §6.4; before that, its commit index may lag what the
+    /// of its term acknowledged a heartbeat round (`ReadIndex`) or an entry (`RaftLogRead`) sent
+    /// after the read arrived (so no newer leader existed then) and after it applied every entry
+    /// committed before the read arrived plus an entry of its own term (Raft §6.4; before that, its commit index may lag what the
     /// previous leader acknowledged). No clock is involved. `UnsafeRead` is not linearizable: a
     /// follower or a cut-off leader answers from whatever it has applied.
     fn read(&mut self, now_ms: u64, pending: PendingRead) {
@@ -597,8 +597,8 @@ mod tests {
         client(&mut broker, 20_100, 4, query);
         let responses = run(&mut broker, 20_100, 20_110);
         assert!(responses.contains(&(4, ClientResponse::Offset { offset: Some(1) })));
-        // The commit is a log entry, but neither a message nor part of the queue (the no-ops
-        // after it are ReadIndex barriers of the queries).
+        // The commit is a log entry, but neither a message nor part of the queue (ReadIndex
+        // queries append no entry).
         let last = broker
             .raft()
             .log()

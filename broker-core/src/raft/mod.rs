@@ -77,9 +77,9 @@ pub enum Input {
     /// Ask this node, if leader, to hand leadership to `to` once `to` is caught up.
     TransferLeadership { to: NodeId },
     /// A linearizable read (Raft §6.4 ReadIndex): answered `ReadReply` with `Ready { index }`
-    /// once this leader has confirmed, by a majority of its term acknowledging a log position
-    /// created after the read arrived, that it still led then, and has applied `index` (at
-    /// least the commit index when the read arrived).
+    /// once this leader has committed an entry of its term, has confirmed, by a majority of
+    /// its term echoing a heartbeat round sent after the read arrived, that it still led then,
+    /// and has applied `index` (its commit index when it took the read). Appends no entry.
     ReadIndex { read: ReadId },
     /// A read through the log (DLedger `RAFT_LOG_READ`): the leader appends a no-op and
     /// answers `ReadReply` with `Ready { index }` once that entry is applied.

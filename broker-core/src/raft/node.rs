@@ -124,6 +124,9 @@ pub(super) struct FollowerDuty {
     pub(super) ack_owed: bool,
     /// A vote was granted to this candidate; the response waits until the vote is durable.
     pub(super) vote_owed: Option<NodeId>,
+    /// The highest ReadIndex round received from the current leader, echoed in every
+    /// `AppendResponse` (`reads.rs`).
+    pub(super) read_round: u64,
 }
 
 pub struct Node {
@@ -367,6 +370,7 @@ impl Node {
                 prev_log_term,
                 entries,
                 leader_commit,
+                read_round,
                 ..
             } => self.on_append_request(
                 from,
@@ -374,13 +378,22 @@ impl Node {
                 (prev_log_index, prev_log_term),
                 entries,
                 leader_commit,
+                read_round,
             ),
             Message::AppendResponse {
                 term,
                 success,
                 match_or_hint,
                 last_log_index,
-            } => self.on_append_response(from, term, success, match_or_hint, last_log_index),
+                read_round,
+            } => self.on_append_response(
+                from,
+                term,
+                success,
+                match_or_hint,
+                last_log_index,
+                read_round,
+            ),
             Message::TimeoutNow { term } => self.on_timeout_now(from, term),
         }
     }

@@ -1,71 +1,99 @@
 //! Linearizable reads on a leader: ReadIndex (Raft §6.4; raft-rs `read_index`).
 //!
-//! The leader records its commit index when a read arrives (the read index), confirms that it
-//! still led at that moment, and answers once it has applied the read index and an entry of its
-//! own term (§6.4 step 1: before that, its commit index may lag what an earlier leader
-//! acknowledged).
+//! 1. The leader takes reads only once it has committed an entry of its own term: before that,
+//!    its commit index may lag what an earlier leader acknowledged. Reads arriving earlier wait.
+//! 2. The read index is the commit index then (at arrival, or when the first entry of the term
+//!    committed for the reads that waited).
+//! 3. The leader confirms that it still leads: it sends a heartbeat round tagged with a new
+//!    round number (`AppendRequest::read_round`); a follower echoes the highest round it
+//!    received in its current term (`AppendResponse::read_round`). Once a majority, the leader
+//!    included, has echoed that round or a later one in the leader's term, each of them was
+//!    still in that term after the reads arrived, so no newer leader had been elected then
+//!    (its voters would have been in a newer term), and every write acknowledged before the
+//!    reads arrived is at or below the read index.
+//! 4. It answers `Ready { index: read_index }` once it has applied the read index.
 //!
-//! Confirmation: the paper and raft-rs send a heartbeat round and count the acknowledgements
-//! that echo that round. Our `AppendResponse` echoes nothing but log positions, so the round
-//! here is a log position, a *read barrier*: an index whose entry this leader created after the
-//! reads arrived. Once a majority (the leader included) acknowledges a match at or beyond it,
-//! each of them was still in the leader's term after the reads arrived, so no newer leader had
-//! been elected then (its voters would have been in a newer term), and every write acknowledged
-//! before the reads arrived is at or below the read index. The barrier is the leader's last
-//! entry if it was appended after the reads arrived (a client's send), else a no-op appended for
-//! it. One barrier is in flight at a time; reads that arrive meanwhile wait for the next one, so
-//! reads cost at most one no-op per round trip however many there are.
+//! One round is in flight at a time; reads that arrive meanwhile share the next one, sent as
+//! soon as the one in flight is confirmed. Every request a leader sends carries its latest
+//! round, so the periodic heartbeats repeat a round whose messages were lost. No entry is
+//! appended for a read. With `skip_noop_on_election` (DLedger) a new leader appends nothing of
+//! its own term, so its reads wait for its first client entry to commit (DLedger itself offers
+//! no ReadIndex).
 //!
-//! A leader that loses leadership answers every read in progress `NotLeader`. Reads through
-//! the log (DLedger `RAFT_LOG_READ`) are proposals of a no-op: see `client.rs`.
+//! A leader that loses leadership answers every read in progress `NotLeader`; during a
+//! leadership transfer new reads are refused `Busy`. Reads through the log (DLedger
+//! `RAFT_LOG_READ`) are proposals of a no-op: see `client.rs`.
 
 use super::node::Node;
 use super::{ReadOutcome, Role};
-use crate::store::{EntryKind, PersistOp};
-use crate::types::{LogIndex, ReadId};
+use crate::types::{LogIndex, NodeId, ReadId};
+use std::collections::BTreeMap;
 
-/// A ReadIndex read and the commit index when it arrived.
+/// A ReadIndex read and its read index.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PendingRead {
     read: ReadId,
     read_index: LogIndex,
 }
 
-/// The ReadIndex reads of one leader, in arrival order.
+/// The ReadIndex reads of one leader, each stage in arrival order.
 #[derive(Debug, Default)]
 pub(super) struct ReadQueue {
-    /// Reads that arrived after the barrier in flight was chosen.
+    /// Reads that arrived before the leader committed an entry of its term.
+    awaiting_term_commit: Vec<ReadId>,
+    /// Reads with their read index, for the round after the one in flight.
     queued: Vec<PendingRead>,
-    /// The leader's last index when the latest queued read arrived: their barrier lies beyond.
-    queued_at_last_index: LogIndex,
-    /// The barrier in flight and the reads it confirms.
-    barrier: Option<(LogIndex, Vec<PendingRead>)>,
-    /// Confirmed reads and the index each may be served at, waiting for it to be applied.
-    /// Indexes never decrease along the list (commit indexes at arrival, floored by one value).
+    /// The latest round sent (0: none yet); rounds count from 1 in each leadership.
+    round_sent: u64,
+    /// The reads that round `round_sent` confirms; empty when no round is in flight.
+    in_flight: Vec<PendingRead>,
+    /// The highest round each follower echoed in this term.
+    echoed: BTreeMap<NodeId, u64>,
+    /// Confirmed reads and their read index, waiting for it to be applied. Indexes never
+    /// decrease along the list (commit indexes, taken in order).
     confirmed: Vec<(ReadId, LogIndex)>,
 }
 
 impl ReadQueue {
     /// Reads in progress, in any stage.
     pub(super) fn len(&self) -> usize {
-        self.queued.len()
-            + self.barrier.as_ref().map_or(0, |(_, reads)| reads.len())
+        self.awaiting_term_commit.len()
+            + self.queued.len()
+            + self.in_flight.len()
             + self.confirmed.len()
     }
 
     /// Every read in progress, in arrival order (for failing them all).
     pub(super) fn into_reads(self) -> Vec<ReadId> {
         let confirmed = self.confirmed.into_iter().map(|(read, _)| read);
-        let barrier = self.barrier.into_iter().flat_map(|(_, reads)| reads);
+        let in_flight = self.in_flight.into_iter().map(|pending| pending.read);
+        let queued = self.queued.into_iter().map(|pending| pending.read);
         confirmed
-            .chain(barrier.map(|pending| pending.read))
-            .chain(self.queued.into_iter().map(|pending| pending.read))
+            .chain(in_flight)
+            .chain(queued)
+            .chain(self.awaiting_term_commit)
             .collect()
+    }
+
+    /// The round every request of this leader carries.
+    pub(super) fn round_sent(&self) -> u64 {
+        self.round_sent
+    }
+
+    /// The leader and the followers that echoed round `round_sent` or later are a majority.
+    fn round_confirmed(&self, majority: usize) -> bool {
+        let echoed = self
+            .echoed
+            .values()
+            .filter(|round| **round >= self.round_sent)
+            .count();
+        echoed + 1 >= majority
     }
 }
 
 impl Node {
-    /// `Input::ReadIndex`: a follower refuses; a leader queues the read with its read index.
+    /// `Input::ReadIndex`: a follower refuses; a leader takes the read with its read index, or
+    /// keeps it until an entry of its term is committed.
     pub(super) fn read_index(&mut self, read: ReadId) {
         if self.role != Role::Leader {
             let leader_hint = self.leader;
@@ -73,96 +101,87 @@ impl Node {
             return;
         }
         let read_index = self.commit_index;
-        let last_index = self.log.last_index();
         let reads_max = self.config.pending_reads_max as usize;
         let state = self.leader_state_mut();
         if state.transfer.is_some() || state.reads.len() >= reads_max {
             self.reply_read(read, ReadOutcome::Busy);
             return;
         }
-        state.reads.queued.push(PendingRead { read, read_index });
-        state.reads.queued_at_last_index = last_index;
-    }
-
-    /// Leader, every step: confirm the barrier in flight if a majority reached it; then start
-    /// the next one for the reads queued since.
-    pub(super) fn advance_reads(&mut self) {
-        self.confirm_read_barrier();
-        if self.start_read_barrier() {
-            // A group of one confirms at once.
-            self.confirm_read_barrier();
-        }
-    }
-
-    fn confirm_read_barrier(&mut self) {
-        let Some(barrier) = self
-            .leader_state()
-            .reads
-            .barrier
-            .as_ref()
-            .map(|(index, _)| *index)
-        else {
-            return;
-        };
-        if !self.reached_by_majority(barrier) {
-            return;
-        }
-        let state = self.leader_state_mut();
-        let floor = state.first_index_of_term;
-        let (_, reads) = state
-            .reads
-            .barrier
-            .take()
-            .expect("invariant: the barrier checked above is in flight");
-        for pending in reads {
-            let index = pending.read_index.max(floor);
-            state.reads.confirmed.push((pending.read, index));
-        }
-    }
-
-    /// True when the leader and peers acknowledging a match at or beyond `index` are a
-    /// majority (`index` is in the leader's log).
-    fn reached_by_majority(&self, index: LogIndex) -> bool {
-        let peers = self
-            .leader_state()
-            .progress
-            .values()
-            .filter(|progress| progress.match_index >= index)
-            .count();
-        peers + 1 >= self.majority()
-    }
-
-    /// Chooses the barrier for the queued reads (appending a no-op if no entry came after
-    /// them). During a leadership transfer no no-op is appended: such reads are answered
-    /// `Busy`. Returns whether a barrier was started.
-    fn start_read_barrier(&mut self) -> bool {
-        let last_index = self.log.last_index();
-        let term = self.hard_state.term;
-        let state = self.leader_state_mut();
-        if state.reads.barrier.is_some() || state.reads.queued.is_empty() {
-            return false;
-        }
-        let after_reads = last_index > state.reads.queued_at_last_index;
-        if !after_reads && state.transfer.is_some() {
-            let reads = std::mem::take(&mut state.reads.queued);
-            for pending in reads {
-                self.reply_read(pending.read, ReadOutcome::Busy);
-            }
-            return false;
-        }
-        let barrier = if after_reads {
-            last_index
+        if read_index >= state.first_index_of_term {
+            state.reads.queued.push(PendingRead { read, read_index });
         } else {
-            let noop = self.log.append_new(term, EntryKind::Noop, Vec::new());
-            let index = noop.index;
-            self.persist(PersistOp::Append {
-                entries: vec![noop],
-            });
-            index
-        };
+            state.reads.awaiting_term_commit.push(read);
+        }
+    }
+
+    /// A follower of this leader's term echoed `round` (in any `AppendResponse`).
+    pub(super) fn read_round_echoed(&mut self, from: NodeId, round: u64) {
+        let reads = &mut self.leader_state_mut().reads;
+        assert!(
+            round <= reads.round_sent,
+            "invariant: {from} echoes read round {round}, beyond the latest sent {}",
+            reads.round_sent
+        );
+        let echoed = reads.echoed.entry(from).or_default();
+        *echoed = (*echoed).max(round);
+    }
+
+    /// Leader, every step: take the reads that waited for an entry of the term, confirm the
+    /// round in flight if a majority echoed it, then send the next round for the reads queued.
+    pub(super) fn advance_reads(&mut self) {
+        self.take_reads_awaiting_term_commit();
+        self.confirm_read_round();
+        if self.start_read_round() {
+            // A group of one confirms at once.
+            self.confirm_read_round();
+        }
+    }
+
+    /// Once an entry of the leader's term is committed, the reads that waited for it take the
+    /// commit index as their read index.
+    fn take_reads_awaiting_term_commit(&mut self) {
+        let read_index = self.commit_index;
         let state = self.leader_state_mut();
-        let reads = std::mem::take(&mut state.reads.queued);
-        state.reads.barrier = Some((barrier, reads));
+        if read_index < state.first_index_of_term || state.reads.awaiting_term_commit.is_empty() {
+            return;
+        }
+        let reads = std::mem::take(&mut state.reads.awaiting_term_commit);
+        let pending = reads
+            .into_iter()
+            .map(|read| PendingRead { read, read_index });
+        state.reads.queued.extend(pending);
+    }
+
+    fn confirm_read_round(&mut self) {
+        let majority = self.majority();
+        let state = self.leader_state_mut();
+        if state.reads.in_flight.is_empty() || !state.reads.round_confirmed(majority) {
+            return;
+        }
+        let floor = state.first_index_of_term;
+        for pending in std::mem::take(&mut state.reads.in_flight) {
+            assert!(
+                pending.read_index >= floor,
+                "invariant: read index {} below the first index of the term {floor}",
+                pending.read_index
+            );
+            state
+                .reads
+                .confirmed
+                .push((pending.read, pending.read_index));
+        }
+    }
+
+    /// Sends a new heartbeat round for the queued reads if none is in flight. Returns whether
+    /// one was sent.
+    fn start_read_round(&mut self) -> bool {
+        let reads = &mut self.leader_state_mut().reads;
+        if !reads.in_flight.is_empty() || reads.queued.is_empty() {
+            return false;
+        }
+        reads.round_sent += 1;
+        reads.in_flight = std::mem::take(&mut reads.queued);
+        self.send_heartbeat_appends();
         true
     }
 

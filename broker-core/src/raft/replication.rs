@@ -30,6 +30,7 @@ impl Node {
         prev: (LogIndex, Term),
         entries: Vec<Entry>,
         leader_commit: LogIndex,
+        read_round: u64,
     ) {
         if term < self.hard_state.term {
             self.send_append_rejection(from, LogIndex(0));
@@ -47,6 +48,7 @@ impl Node {
         }
         self.leader_contact_ms = self.now_ms;
         self.reset_election_timer();
+        self.duty.read_round = self.duty.read_round.max(read_round);
         let (prev_index, prev_term) = prev;
         match self.log.term_at(prev_index) {
             None => {
@@ -151,6 +153,7 @@ impl Node {
             success: false,
             match_or_hint: hint,
             last_log_index: self.log.last_index(),
+            read_round: self.duty.read_round,
         };
         self.send(to, msg);
     }
@@ -275,6 +278,7 @@ impl Node {
             success: true,
             match_or_hint: reportable,
             last_log_index: self.log.last_index(),
+            read_round: self.duty.read_round,
         };
         self.send(leader, msg);
     }
@@ -288,10 +292,12 @@ impl Node {
         success: bool,
         match_or_hint: LogIndex,
         last_log_index: LogIndex,
+        read_round: u64,
     ) {
         if self.role != Role::Leader || term != self.hard_state.term {
             return;
         }
+        self.read_round_echoed(from, read_round);
         let last_index = self.log.last_index();
         let now_ms = self.now_ms;
         let resend_ms = self.config.append_resend_ms;
@@ -379,6 +385,7 @@ impl Node {
                 .expect("invariant: prev index is inside the leader's log"),
             entries,
             leader_commit: self.commit_index,
+            read_round: self.leader_state().reads.round_sent(),
         };
         self.send(peer, msg);
     }
@@ -440,9 +447,15 @@ impl Node {
     /// `watermark_from_compare`, at the leader's last index at election until the follower first
     /// answers: DLedger's COMPARE). Starts a new heartbeat round.
     pub(super) fn send_heartbeats(&mut self) {
-        let state = self.leader_state_mut();
-        state.round = Default::default();
-        let anchors: Vec<(NodeId, LogIndex)> = state
+        self.leader_state_mut().round = Default::default();
+        self.send_heartbeat_appends();
+    }
+
+    /// One empty append to each follower, anchored as `send_heartbeats` says, without starting
+    /// a DLedger heartbeat round (a ReadIndex round goes out this way).
+    pub(super) fn send_heartbeat_appends(&mut self) {
+        let anchors: Vec<(NodeId, LogIndex)> = self
+            .leader_state()
             .progress
             .iter()
             .map(|(peer, progress)| (*peer, progress.compare_at.unwrap_or(progress.match_index)))

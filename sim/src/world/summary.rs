@@ -47,6 +47,7 @@ pub fn message(msg: &Message) -> String {
             success,
             match_or_hint,
             last_log_index,
+            ..
         } => format!(
             "AppendResp {term} ok={success} match/hint {match_or_hint} last {last_log_index}"
         ),

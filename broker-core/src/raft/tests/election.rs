@@ -77,6 +77,7 @@ fn candidate_counts_its_own_vote_only_once_durable() {
                 prev_log_term: Term(0),
                 entries: vec![noop.clone()],
                 leader_commit: LogIndex(0),
+                read_round: 0,
             },
         )
     };
@@ -173,6 +174,7 @@ fn pre_vote_is_refused_while_a_leader_is_live_and_changes_nothing() {
         prev_log_term: Term(0),
         entries: Vec::new(),
         leader_commit: LogIndex(0),
+        read_round: 0,
     };
     node.step(100, msg(N1, heartbeat));
     node.take_effects();
@@ -292,6 +294,7 @@ fn higher_term_message_turns_a_leader_into_a_follower_and_fails_its_proposals() 
         success: false,
         match_or_hint: LogIndex(0),
         last_log_index: LogIndex(0),
+        read_round: 0,
     };
     leader.step(AFTER_TIMEOUT_MS + 2, msg(N2, newer));
     let effects = leader.take_effects();

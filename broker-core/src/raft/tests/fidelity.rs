@@ -29,6 +29,7 @@ fn heartbeat(term: u64, prev: (u64, u64), commit: u64) -> Message {
         prev_log_term: Term(prev.1),
         entries: Vec::new(),
         leader_commit: LogIndex(commit),
+        read_round: 0,
     }
 }
 
@@ -422,6 +423,7 @@ fn dledger_follower_records_a_lost_committed_entry_instead_of_panicking() {
         prev_log_term: Term(1),
         entries: vec![other.clone()],
         leader_commit: LogIndex(1),
+        read_round: 0,
     };
     follower.step(20, msg(s5, from_s5));
     assert_eq!(
@@ -540,12 +542,14 @@ fn dledger_follower_points_the_leader_below_its_commit_index() {
         prev_log_term: Term(3),
         entries: Vec::new(),
         leader_commit: LogIndex(0),
+        read_round: 0,
     };
     let reject = |hint| Message::AppendResponse {
         term: Term(5),
         success: false,
         match_or_hint: LogIndex(hint),
         last_log_index: LogIndex(2),
+        read_round: 0,
     };
     for (config, hint) in [
         (Config::dledger_fidelity(), 2),

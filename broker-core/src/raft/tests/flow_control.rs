@@ -20,6 +20,7 @@ fn append(term: u64, prev: (u64, u64), entries: Vec<Entry>, commit: u64) -> Mess
         prev_log_term: Term(prev.1),
         entries,
         leader_commit: LogIndex(commit),
+        read_round: 0,
     }
 }
 
@@ -29,6 +30,7 @@ fn rejection(term: u64, hint: u64, last: u64) -> Message {
         success: false,
         match_or_hint: LogIndex(hint),
         last_log_index: LogIndex(last),
+        read_round: 0,
     }
 }
 

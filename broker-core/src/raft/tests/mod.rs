@@ -119,6 +119,7 @@ pub(super) fn append_ok(term: u64, matched: u64, last: u64) -> Message {
         success: true,
         match_or_hint: LogIndex(matched),
         last_log_index: LogIndex(last),
+        read_round: 0,
     }
 }
 

@@ -12,6 +12,37 @@ fn append(term: u64, prev: (u64, u64), entries: Vec<Entry>, commit: u64) -> Mess
         prev_log_term: Term(prev.1),
         entries,
         leader_commit: LogIndex(commit),
+        read_round: 0,
+    }
+}
+
+/// A heartbeat of `leader` in `term` carrying ReadIndex round `round`.
+fn heartbeat(term: u64, leader: NodeId, prev: (u64, u64), commit: u64, round: u64) -> Message {
+    Message::AppendRequest {
+        term: Term(term),
+        leader,
+        prev_log_index: LogIndex(prev.0),
+        prev_log_term: Term(prev.1),
+        entries: Vec::new(),
+        leader_commit: LogIndex(commit),
+        read_round: round,
+    }
+}
+
+/// N1's heartbeat in term 1 carrying round `round`.
+fn round_heartbeat(prev: (u64, u64), commit: u64, round: u64) -> Message {
+    heartbeat(1, N1, prev, commit, round)
+}
+
+/// A success response in `term` matching `matched` (also the follower's last index) that
+/// echoes round `round`.
+fn echo(term: u64, matched: u64, round: u64) -> Message {
+    Message::AppendResponse {
+        term: Term(term),
+        success: true,
+        match_or_hint: LogIndex(matched),
+        last_log_index: LogIndex(matched),
+        read_round: round,
     }
 }
 
@@ -35,7 +66,8 @@ fn read_index(read: u64) -> Input {
     Input::ReadIndex { read: ReadId(read) }
 }
 
-/// `leader_of(3)` whose no-op (index 1) N2 has acknowledged: committed and applied.
+/// `leader_of(3)` whose no-op (index 1) N2 has acknowledged: committed and applied. N3 has
+/// acknowledged nothing (match index 0).
 fn committed_leader() -> Node {
     let mut leader = leader_of(3);
     leader.step(AFTER_TIMEOUT_MS + 1, msg(N2, append_ok(1, 1, 1)));
@@ -45,39 +77,71 @@ fn committed_leader() -> Node {
 }
 
 #[test]
-fn read_index_waits_until_a_majority_acknowledges_a_barrier_after_the_read() {
+fn read_index_sends_a_heartbeat_round_and_answers_once_a_majority_echoes_it() {
     // Why: Raft §6.4: a leader may have been deposed without knowing it; it answers a read
-    // only once a majority of its term confirmed it after the read arrived. The confirmation
-    // is a barrier entry created after the read: here a no-op, pushed at once.
+    // only once a majority of its term confirmed it after the read arrived. It sends a
+    // heartbeat round tagged with a new round number at once (each anchored at the follower's
+    // match index) and appends nothing.
     let mut leader = committed_leader();
     let now = AFTER_TIMEOUT_MS + 10;
     leader.step(now, read_index(1));
-    let barrier = noop(leader.log()[0].checksum, 2, 1);
     assert_eq!(
         vec![
-            Effect::Persist(PersistOp::Append {
-                entries: vec![barrier.clone()]
-            }),
-            sync(3),
-            send(N2, append(1, (1, 1), vec![barrier.clone()], 1)),
-            send(N3, append(1, (1, 1), vec![barrier], 1)),
+            send(N2, round_heartbeat((1, 1), 1, 1)),
+            send(N3, round_heartbeat((0, 0), 1, 1)),
         ],
         leader.take_effects()
     );
-    // An acknowledgement of what was there before the read confirms nothing.
-    leader.step(now + 1, msg(N3, append_ok(1, 1, 1)));
+    assert_eq!(
+        LogIndex(1),
+        leader.status().last_index,
+        "no entry for a read"
+    );
+    // A response echoing only an earlier round (sent before the read) confirms nothing.
+    leader.step(now + 1, msg(N3, echo(1, 1, 0)));
     assert_eq!(Vec::<Effect>::new(), leader.take_effects());
-    // N2 reaching the barrier makes a majority: the read is served at the commit index it
-    // arrived with (applied already), without waiting for the barrier to commit.
-    leader.step(now + 2, msg(N2, append_ok(1, 2, 2)));
+    // N2 echoing round 1 makes a majority with the leader: the read is served at the commit
+    // index it arrived with.
+    leader.step(now + 2, msg(N2, echo(1, 1, 1)));
     assert_eq!(vec![ready(1, 1)], leader.take_effects());
-    assert_eq!(LogIndex(1), leader.status().commit_index);
+    assert_eq!(LogIndex(1), leader.status().last_index);
 }
 
 #[test]
-fn read_index_on_a_new_leader_waits_for_an_entry_of_its_term() {
+fn a_read_waits_while_only_a_minority_echoed_its_round() {
+    // Why: a leader cut off with a minority must not count it as a majority: in a group of
+    // five the leader and one follower echoing the round are two of five; the third answers.
+    let mut leader = leader_of(5);
+    let now = AFTER_TIMEOUT_MS + 1;
+    leader.step(now, msg(N2, append_ok(1, 1, 1)));
+    leader.step(now, msg(N3, append_ok(1, 1, 1)));
+    leader.take_effects();
+    assert_eq!(LogIndex(1), leader.status().commit_index);
+    leader.step(now + 1, read_index(1));
+    assert_eq!(
+        vec![
+            send(N2, round_heartbeat((1, 1), 1, 1)),
+            send(N3, round_heartbeat((1, 1), 1, 1)),
+            send(NodeId(4), round_heartbeat((0, 0), 1, 1)),
+            send(NodeId(5), round_heartbeat((0, 0), 1, 1)),
+        ],
+        leader.take_effects()
+    );
+    leader.step(now + 2, msg(N2, echo(1, 1, 1)));
+    assert_eq!(Vec::<Effect>::new(), leader.take_effects());
+    // The same follower again, and another one echoing an older round: still two of five.
+    leader.step(now + 3, msg(N2, echo(1, 1, 1)));
+    leader.step(now + 3, msg(N3, echo(1, 1, 0)));
+    assert_eq!(Vec::<Effect>::new(), leader.take_effects());
+    leader.step(now + 4, msg(NodeId(4), echo(1, 1, 1)));
+    assert_eq!(vec![ready(1, 1)], leader.take_effects());
+}
+
+#[test]
+fn a_new_leader_takes_reads_only_once_an_entry_of_its_term_is_committed() {
     // Why: §6.4 step 1: until an entry of its term commits, a new leader's commit index may
-    // lag what the previous leader acknowledged; the read is served at the no-op's index.
+    // lag what the previous leader acknowledged. The read waits, with no round sent; when the
+    // no-op commits, the read takes that commit index and its round goes out.
     // Node 1 wins term 1; its no-op (index 1, sync 2) is not durable yet.
     let mut leader = fresh(N1, 3);
     let now = AFTER_TIMEOUT_MS;
@@ -88,88 +152,134 @@ fn read_index_on_a_new_leader_waits_for_an_entry_of_its_term() {
     assert_eq!(Role::Leader, leader.status().role);
     leader.take_effects();
     leader.step(now + 1, read_index(1));
-    leader.take_effects();
-    // N2 holds the no-op and the barrier (2) durably: the barrier is confirmed, but nothing of
-    // the leader's term is committed (its own no-op is not durable): the read waits.
-    leader.step(now + 2, msg(N2, append_ok(1, 2, 2)));
+    assert_eq!(Vec::<Effect>::new(), leader.take_effects());
+    // N2 holds the no-op durably, but the leader does not yet: nothing of its term commits.
+    leader.step(now + 2, msg(N2, append_ok(1, 1, 1)));
     assert_eq!(Vec::<Effect>::new(), leader.take_effects());
     assert_eq!(LogIndex(0), leader.status().commit_index);
-    // The no-op becomes durable here: 1 commits, and the read is served at 1, not at the
-    // commit index 0 it arrived with.
+    // The no-op becomes durable: 1 commits, and the read's round goes out with read index 1.
     leader.step(now + 3, persisted(2));
     assert_eq!(
         vec![
+            send(N2, round_heartbeat((1, 1), 1, 1)),
+            send(N3, round_heartbeat((0, 0), 1, 1)),
             Effect::Apply {
                 entries: vec![leader.log()[0].clone()]
             },
-            ready(1, 1)
         ],
         leader.take_effects()
+    );
+    leader.step(now + 4, msg(N3, echo(1, 1, 1)));
+    assert_eq!(vec![ready(1, 1)], leader.take_effects());
+    assert_eq!(
+        LogIndex(1),
+        leader.status().last_index,
+        "no entry for a read"
     );
 }
 
 #[test]
-fn reads_arriving_while_a_barrier_is_in_flight_share_the_next_one() {
-    // Why: batching: one barrier (at most one no-op) per round trip however many reads come.
-    // A client's entry appended after the waiting reads serves as their barrier.
+fn reads_arriving_while_a_round_is_in_flight_share_the_next_round() {
+    // Why: batching: one round in flight at a time, however many reads come; the reads that
+    // arrived meanwhile go out together as soon as it is confirmed.
     let mut leader = committed_leader();
     let now = AFTER_TIMEOUT_MS + 10;
     leader.step(now, read_index(1));
+    leader.take_effects();
     leader.step(now, read_index(2));
     leader.step(now, read_index(3));
-    let appended: usize = leader
-        .take_effects()
-        .iter()
-        .filter(|effect| matches!(effect, Effect::Persist(PersistOp::Append { .. })))
-        .count();
-    assert_eq!(1, appended, "one barrier for the first read");
-    leader.step(
-        now + 1,
-        Input::ClientPropose {
-            proposal: ProposalId(7),
-            data: b"x".to_vec(),
-        },
+    assert_eq!(Vec::<Effect>::new(), leader.take_effects());
+    // Round 1 confirmed: read 1 is served and round 2 goes out for reads 2 and 3.
+    leader.step(now + 1, msg(N2, echo(1, 1, 1)));
+    assert_eq!(
+        vec![
+            send(N2, round_heartbeat((1, 1), 1, 2)),
+            send(N3, round_heartbeat((0, 0), 1, 2)),
+            ready(1, 1),
+        ],
+        leader.take_effects()
     );
-    leader.take_effects();
-    assert_eq!(LogIndex(3), leader.status().last_index);
-    // N2 reaches the first barrier (2): read 1 is served; reads 2 and 3 take the proposal (3)
-    // as their barrier, no new no-op.
-    leader.step(now + 2, msg(N2, append_ok(1, 2, 3)));
-    assert_eq!(vec![ready(1, 1)], leader.take_effects());
-    assert_eq!(LogIndex(3), leader.status().last_index);
-    leader.step(now + 3, msg(N2, append_ok(1, 3, 3)));
+    // An echo of round 1 does not confirm round 2; an echo of round 2 does.
+    leader.step(now + 2, msg(N3, echo(1, 1, 1)));
+    assert_eq!(Vec::<Effect>::new(), leader.take_effects());
+    leader.step(now + 3, msg(N3, echo(1, 1, 2)));
     assert_eq!(vec![ready(2, 1), ready(3, 1)], leader.take_effects());
+    assert_eq!(
+        LogIndex(1),
+        leader.status().last_index,
+        "no entry for reads"
+    );
 }
 
 #[test]
 fn a_partitioned_leader_answers_no_read_and_refuses_them_when_it_steps_down() {
     // Why: the stale read ReadIndex prevents: a leader cut off from its majority (which may
     // have elected another leader and committed more) must not serve reads from its state;
-    // when check quorum makes it step down, the reads fail (NOT_LEADER), never answer stale.
+    // its periodic heartbeats repeat the round, nobody echoes it, and when check quorum makes
+    // it step down the reads fail (NOT_LEADER), never answer stale.
     let mut leader = committed_leader();
     let now = AFTER_TIMEOUT_MS + 10;
     leader.step(now, read_index(1));
-    leader.take_effects();
+    assert_eq!(
+        vec![
+            send(N2, round_heartbeat((1, 1), 1, 1)),
+            send(N3, round_heartbeat((0, 0), 1, 1)),
+        ],
+        leader.take_effects()
+    );
     let mut at = now;
+    let mut repeated = 0;
     while leader.status().role == Role::Leader {
         at = leader.next_deadline_ms();
         leader.step(at, Input::Tick);
         let effects = leader.take_effects();
-        if leader.status().role == Role::Leader {
-            assert!(
-                effects
-                    .iter()
-                    .all(|effect| !matches!(effect, Effect::ReadReply { .. })),
-                "read answered while cut off at {at}: {effects:?}"
-            );
-        } else {
+        if leader.status().role != Role::Leader {
             assert_eq!(
                 vec![read_reply(1, ReadOutcome::NotLeader { leader_hint: None })],
                 effects
             );
+            break;
+        }
+        for effect in &effects {
+            match effect {
+                Effect::Send {
+                    msg: Message::AppendRequest { read_round, .. },
+                    ..
+                } => {
+                    assert_eq!(1, *read_round, "every request repeats the round");
+                    repeated += 1;
+                }
+                Effect::ReadReply { .. } => panic!("read answered while cut off at {at}"),
+                _ => {}
+            }
         }
     }
+    assert!(repeated > 0, "periodic heartbeats repeat the round");
     assert_eq!(AFTER_TIMEOUT_MS + 1 + 6000, at);
+    assert_eq!(
+        LogIndex(1),
+        leader.status().last_index,
+        "no entry for a read"
+    );
+}
+
+#[test]
+fn a_follower_echoes_the_highest_read_round_of_its_current_term() {
+    // Why: the echo confirms only that the follower was in the leader's term after it got
+    // the round: a reordered older request does not lower it, and a new term starts over
+    // (a round of the old leader must not confirm a read of the new one).
+    let mut follower = fresh(N2, 3);
+    follower.step(10, msg(N1, round_heartbeat((0, 0), 0, 3)));
+    assert_eq!(vec![hard_state(1, None), sync(1)], follower.take_effects());
+    follower.step(11, persisted(1));
+    assert_eq!(vec![send(N1, echo(1, 0, 3))], follower.take_effects());
+    follower.step(12, msg(N1, round_heartbeat((0, 0), 0, 2)));
+    assert_eq!(vec![send(N1, echo(1, 0, 3))], follower.take_effects());
+    // N3 leads term 2 and has sent round 1 so far.
+    follower.step(13, msg(N3, heartbeat(2, N3, (0, 0), 0, 1)));
+    assert_eq!(vec![hard_state(2, None), sync(2)], follower.take_effects());
+    follower.step(14, persisted(2));
+    assert_eq!(vec![send(N3, echo(2, 0, 1))], follower.take_effects());
 }
 
 #[test]

@@ -137,6 +137,7 @@ fn restarted_leader_relearns_commit_from_the_new_leader() {
         prev_log_term: Term(2),
         entries: Vec::new(),
         leader_commit: LogIndex(1),
+        read_round: 0,
     };
     node.step(5, msg(N2, heartbeat));
     let log = node.log().to_vec();

@@ -10,6 +10,7 @@ fn append(term: u64, prev: (u64, u64), entries: Vec<Entry>, commit: u64) -> Mess
         prev_log_term: Term(prev.1),
         entries,
         leader_commit: LogIndex(commit),
+        read_round: 0,
     }
 }
 
@@ -114,6 +115,7 @@ fn follower_rejects_a_gap_with_a_hint_to_its_log_end() {
                     success: false,
                     match_or_hint: LogIndex(1),
                     last_log_index: LogIndex(0),
+                    read_round: 0,
                 }
             ),
             sync(1),

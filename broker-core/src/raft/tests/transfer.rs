@@ -91,6 +91,7 @@ fn timeout_now_starts_an_election_that_bypasses_stickiness() {
         prev_log_term: Term(0),
         entries: Vec::new(),
         leader_commit: LogIndex(0),
+        read_round: 0,
     };
     target.step(10, msg(N1, heartbeat.clone()));
     target.take_effects();
