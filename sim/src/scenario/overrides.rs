@@ -21,7 +21,10 @@ pub const OVERRIDE_KEYS: &[(&str, &str)] = &[
         "name_servers",
         "integer (0: clients follow leader hints, no routing)",
     ),
-    ("fidelity", "Raft | DLedger"),
+    (
+        "fidelity",
+        "Raft | DLedger (DLedger also sets raft.pre_vote=false)",
+    ),
     ("read_mode", "ReadIndex | RaftLogRead | UnsafeRead"),
     ("register_interval", "duration"),
     ("broker_expiry", "duration"),
@@ -62,6 +65,10 @@ fn setter(key: &str) -> Option<Setter> {
                 "DLedger" => Fidelity::DLedger,
                 _ => return Err(format!("{v:?} is not a fidelity (Raft or DLedger)")),
             };
+            // DLedger has no pre-vote (validation requires it off): one --set is enough.
+            if s.cluster.fidelity == Fidelity::DLedger {
+                s.cluster.raft.pre_vote = false;
+            }
             Ok(())
         },
         "read_mode" => |s, v| {

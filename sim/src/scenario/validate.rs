@@ -162,12 +162,22 @@ fn validate_cluster(cluster: &Cluster) -> Check {
     ensure(
         dledger_replication || cluster.fidelity.is_raft(),
         "cluster.fidelity",
-        || format!("{} replication has no Raft log to follow DLedger's rules", cluster.replication),
+        || {
+            format!(
+                "{} replication has no Raft log to follow DLedger's rules",
+                cluster.replication
+            )
+        },
     )?;
     ensure(
         dledger_replication || cluster.read_mode.is_read_index(),
         "cluster.read_mode",
-        || format!("{} replication has no read modes (slaves serve pulls)", cluster.replication),
+        || {
+            format!(
+                "{} replication has no read modes (slaves serve pulls)",
+                cluster.replication
+            )
+        },
     )?;
     ensure(
         cluster.fidelity.is_raft() || !raft.pre_vote,

@@ -18,8 +18,8 @@
 use super::history_queue_name;
 use super::producer::{connect, Producer};
 use crate::history::{OpInput, OpOutcome, Operation};
-use crate::world::nameserver::RefreshReason;
 use crate::scenario::ReadMode;
+use crate::world::nameserver::RefreshReason;
 use crate::world::World;
 use broker_core::broker::{ClientId, ClientRequest, ClientResponse, QueueKey};
 use broker_core::NodeId;
