@@ -37,6 +37,9 @@ pub struct RunArgs {
     /// client failover histogram as SVGs under the report folder.
     #[arg(long, value_name = "worst|SEED")]
     pub plot: Option<crate::commands::plot::PlotChoice>,
+    /// Run only this variant of a scenario with `variants` (default: all, side by side).
+    #[arg(long)]
+    pub variant: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -52,6 +55,9 @@ pub struct ReplayArgs {
     /// Also draw this seed's timeline: reports/<scenario>/seed-<S>.timeline.svg.
     #[arg(long)]
     pub plot: bool,
+    /// Which variant of a scenario with `variants` to replay (required for such a scenario).
+    #[arg(long)]
+    pub variant: Option<String>,
 }
 
 /// Loads a scenario and applies `--set` overrides.
@@ -76,7 +82,37 @@ pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
     for (key, value) in &scenario.overrides {
         command.push_str(&format!(" --set {key}={value}"));
     }
+    if let Some(variant) = &scenario.variant {
+        command.push_str(&format!(" --variant {variant}"));
+    }
     command
+}
+
+/// The scenarios a run covers: every variant (or the scenario itself if it has none), or only
+/// the one `--variant` names.
+pub fn select_variants(scenario: &Scenario, only: Option<&str>) -> anyhow::Result<Vec<Scenario>> {
+    let all = scenario.variant_scenarios()?;
+    match only {
+        None => Ok(all),
+        Some(name) => {
+            let known: Vec<&str> = scenario.variants.iter().map(|v| v.name.as_str()).collect();
+            let chosen: Vec<Scenario> = all
+                .into_iter()
+                .filter(|s| s.variant.as_deref() == Some(name))
+                .collect();
+            anyhow::ensure!(
+                !chosen.is_empty(),
+                "{}: no variant {name:?} (variants: {})",
+                scenario.file_name,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+            Ok(chosen)
+        }
+    }
 }
 
 pub fn seeds_of(scenario: &Scenario, count: Option<u64>, single: Option<u64>) -> Vec<u64> {
@@ -205,7 +241,31 @@ pub fn default_jobs() -> usize {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let scenario = load_scenario(&args.scenario, &args.overrides)?;
+    let base = load_scenario(&args.scenario, &args.overrides)?;
+    let scenarios = select_variants(&base, args.variant.as_deref())?;
+    let mut rows = Vec::new();
+    let mut all_held = true;
+    for scenario in &scenarios {
+        let report = run_one_scenario(&args, scenario)?;
+        all_held &= report.all_held();
+        rows.push(crate::commands::compare::CompareRow::from_report(
+            scenario, &report,
+        ));
+    }
+    if scenarios.len() > 1 {
+        println!("\nVariants of {}, side by side:", base.file_name);
+        println!("{}", crate::commands::compare::compare_table(&rows));
+    }
+    Ok(if all_held {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_one_scenario(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<RunReport> {
+    WorldSpec::check_supported(scenario)?;
+    let scenario = scenario.clone();
     let seeds = seeds_of(&scenario, args.seeds, args.seed);
     let jobs = args.jobs.unwrap_or_else(default_jobs);
     let started = std::time::Instant::now();
@@ -218,7 +278,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         report::write_check_pages(&report, &args.out)
             .with_context(|| format!("writing checker pages under {}", args.out.display()))?,
     );
-    if let Some(choice) = args.plot {
+    if let Some(choice) = args.plot.clone() {
         paths.extend(crate::commands::plot::plot_run(
             &scenario, &report, choice, &args.out,
         )?);
@@ -235,11 +295,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(if report.all_held() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(report)
 }
 
 pub fn print_report(scenario: &Scenario, report: &RunReport) {
@@ -354,7 +410,16 @@ pub fn lost_acks_explained(report: &RunReport) -> Option<String> {
 }
 
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let scenario = load_scenario(&args.scenario, &args.overrides)?;
+    let base = load_scenario(&args.scenario, &args.overrides)?;
+    let mut chosen = select_variants(&base, args.variant.as_deref())?;
+    anyhow::ensure!(
+        chosen.len() == 1,
+        "{} has {} variants: replay one with --variant NAME",
+        base.file_name,
+        chosen.len()
+    );
+    let scenario = chosen.remove(0);
+    WorldSpec::check_supported(&scenario)?;
     let spec = Arc::new(WorldSpec::from_scenario(&scenario));
     let (first, first_trace, history) = traced_run(spec.clone(), args.seed);
     let (second, second_trace, _) = traced_run(spec, args.seed);

@@ -39,6 +39,10 @@ pub struct CompareRow {
     pub scenario: String,
     pub replication: String,
     pub seeds: usize,
+    /// Seeds with any safety finding (lost or reordered messages, Raft invariants, panics).
+    pub safety_findings_seeds: u64,
+    /// Committed entries replicas truncated and recorded (DLedger fidelity only).
+    pub committed_truncated: u64,
     pub lost_acked_total: u64,
     pub lost_acked_worst: u64,
     pub duplicates: u64,
@@ -80,7 +84,33 @@ impl CompareRow {
         };
         CompareRow {
             scenario: scenario.name.clone(),
-            replication: format!("{:?}", scenario.cluster.replication),
+            replication: if scenario.cluster.fidelity.is_raft() {
+                format!("{:?}", scenario.cluster.replication)
+            } else {
+                format!(
+                    "{:?} ({} fidelity)",
+                    scenario.cluster.replication, scenario.cluster.fidelity
+                )
+            },
+            safety_findings_seeds: report
+                .per_seed
+                .iter()
+                .filter(|o| o.findings.iter().any(|f| f.is_safety()))
+                .count() as u64,
+            committed_truncated: report
+                .per_seed
+                .iter()
+                .flat_map(|o| o.findings.iter())
+                .filter(|f| {
+                    matches!(
+                        f,
+                        crate::verdict::Finding::RaftInvariant {
+                            violation: crate::world::observe::InvariantViolation::ReportedByNode { .. },
+                            ..
+                        }
+                    )
+                })
+                .count() as u64,
             seeds: report.seeds.len(),
             lost_acked_total: lost_per_seed.iter().sum(),
             lost_acked_worst: lost_per_seed.iter().copied().max().unwrap_or(0),
@@ -114,6 +144,8 @@ pub fn compare_table(rows: &[CompareRow]) -> Table {
         "scenario",
         "replication",
         "seeds",
+        "seeds with safety findings",
+        "committed entries truncated",
         "acked lost (total / worst seed)",
         "duplicates",
         "offset conflicts",
@@ -144,6 +176,8 @@ pub fn compare_table(rows: &[CompareRow]) -> Table {
             row.scenario.clone(),
             row.replication.clone(),
             row.seeds.to_string(),
+            row.safety_findings_seeds.to_string(),
+            row.committed_truncated.to_string(),
             format!("{} / {}", row.lost_acked_total, row.lost_acked_worst),
             row.duplicates.to_string(),
             row.offset_conflicts.to_string(),

@@ -57,7 +57,7 @@ pub use fault::{Fault, FaultKind, Target, TimedFault};
 pub use overrides::OVERRIDE_KEYS;
 pub use schema::{
     Broken, Cluster, DiskSettings, Expect, Fidelity, NetworkSettings, RaftSettings, ReadMode,
-    Replication, Scenario, Seeds, SourceHash, Topic, Workload,
+    Replication, Scenario, Seeds, SourceHash, Topic, Variant, Workload,
 };
 pub use validate::*;
 

@@ -27,6 +27,12 @@ pub struct Scenario {
     /// one leader, all replicas caught up and every acknowledged message readable within this.
     #[serde(default = "default_settle_max")]
     pub settle_max: Millis,
+    /// The same story under different settings, run side by side by `sim run`: each variant
+    /// applies its `set` overrides (as `--set KEY=VALUE` does) and may bring its own `expect`;
+    /// the run prints every variant's tables and one comparison. `sim run --variant NAME`
+    /// runs one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
 
     /// The file this came from, as given to `parse` (for messages and reports).
     #[serde(skip)]
@@ -37,6 +43,9 @@ pub struct Scenario {
     /// `--set key=value` overrides applied after loading, in order.
     #[serde(skip)]
     pub overrides: Vec<(String, String)>,
+    /// The variant this scenario was made from (`variant_scenarios`), if any.
+    #[serde(skip)]
+    pub variant: Option<String>,
 }
 
 pub(crate) fn default_settle_max() -> Millis {
@@ -56,6 +65,59 @@ impl Seeds {
         // Validation checks that first + count does not overflow.
         self.first..self.first.saturating_add(self.count)
     }
+}
+
+impl Scenario {
+    /// The scenario each variant describes (its overrides applied, its `expect` if it has one,
+    /// named `<scenario>-<variant>`), or the scenario itself when it has no variants.
+    pub fn variant_scenarios(&self) -> Result<Vec<Scenario>, super::ScenarioError> {
+        if self.variants.is_empty() {
+            return Ok(vec![self.clone()]);
+        }
+        let base = Scenario {
+            variants: Vec::new(),
+            ..self.clone()
+        };
+        self.variants
+            .iter()
+            .map(|variant| {
+                let mut scenario = base.clone();
+                for item in &variant.set {
+                    let (key, value) = item.split_once('=').unwrap_or((item.as_str(), ""));
+                    scenario = scenario.with_override(key, value)?;
+                }
+                scenario.name = format!("{}-{}", self.name, variant.name);
+                // `--variant NAME` replays it; its overrides need not be spelled out again.
+                scenario.overrides = self.overrides.clone();
+                scenario.variant = Some(variant.name.clone());
+                if let Some(expect) = &variant.expect {
+                    scenario.expect = expect.clone();
+                }
+                Ok(scenario)
+            })
+            .collect()
+    }
+}
+
+fn deserialize_some_expect<'de, D>(deserializer: D) -> Result<Option<Expect>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Expect::deserialize(deserializer).map(Some)
+}
+
+/// One variant of a scenario (`variants`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Appended to the scenario's name in reports: `<scenario>-<name>`.
+    pub name: String,
+    /// Overrides, `KEY=VALUE` as for `--set` (e.g. `"fidelity=DLedger"`).
+    #[serde(default)]
+    pub set: Vec<String>,
+    /// Replaces the scenario's `expect` for this variant (written without `Some`).
+    #[serde(default, deserialize_with = "deserialize_some_expect")]
+    pub expect: Option<Expect>,
 }
 
 /// The brokers. Nodes are numbered across groups: replica `r` of group `g` is node

@@ -114,7 +114,40 @@ pub fn validate(scenario: &Scenario) -> Check {
     validate_cluster(&scenario.cluster)?;
     validate_workload(&scenario.workload)?;
     validate_faults(scenario)?;
-    millis_in("settle_max", scenario.settle_max, 1, RUN_DURATION_MS_MAX)
+    millis_in("settle_max", scenario.settle_max, 1, RUN_DURATION_MS_MAX)?;
+    validate_variants(scenario)
+}
+
+/// Each variant has a distinct name and overrides that apply (as `--set` would) to a valid
+/// scenario.
+fn validate_variants(scenario: &Scenario) -> Check {
+    let mut names = BTreeSet::new();
+    let base = Scenario {
+        variants: Vec::new(),
+        ..scenario.clone()
+    };
+    for variant in &scenario.variants {
+        name_ok("variants.name", &variant.name)?;
+        ensure(names.insert(variant.name.as_str()), "variants.name", || {
+            format!("{:?} names two variants", variant.name)
+        })?;
+        let mut varied = base.clone();
+        for item in &variant.set {
+            let (key, value) = item.split_once('=').ok_or_else(|| {
+                violation(
+                    "variants.set",
+                    format!("{item:?} in variant {:?} is not KEY=VALUE", variant.name),
+                )
+            })?;
+            varied = varied.with_override(key, value).map_err(|error| {
+                violation(
+                    "variants.set",
+                    format!("variant {:?}: {error}", variant.name),
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn validate_cluster(cluster: &Cluster) -> Check {
