@@ -192,6 +192,9 @@ pub fn evaluate(spec: &WorldSpec, run: &SeedRun) -> SeedOutcome {
             detail: format!("{violation:?}"),
         }
     }));
+    if spec.workload.consumers > 0 {
+        findings.extend(unconsumed(&run.history, &lost));
+    }
     let report = check::check_log(&run.history, Some(&finals.committed), &seed_check_options());
     for part in report.failing_parts() {
         findings.push(Finding::NotLinearizable {
@@ -364,6 +367,52 @@ impl LostSends {
             _ => None,
         }
     }
+}
+
+/// The kind of an acknowledged send that no consumer received by the end of the run (the
+/// consumers read on until every queue was drained, within the settle bound).
+pub const ACKED_NOT_CONSUMED: &str = "acked_not_consumed";
+
+/// Acknowledged sends (not already found lost) whose body no pull returned. One acknowledged
+/// at the offset of a lost send was skipped by a consumer already past that offset: a
+/// consequence of the loss (`LOST_ACKED_CONSUMER_SKIP`).
+fn unconsumed(history: &[Operation], lost: &LostSends) -> Vec<Finding> {
+    let pulled: BTreeSet<(&str, &str)> = history
+        .iter()
+        .filter_map(|op| match (&op.input, &op.outcome) {
+            (crate::history::OpInput::Pull { queue, .. }, OpOutcome::Pulled { bodies }) => Some(
+                bodies
+                    .iter()
+                    .map(move |body| (queue.as_str(), body.as_str())),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    history
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !lost.ops.contains(index))
+        .filter_map(|(index, op)| match (&op.input, &op.outcome) {
+            (crate::history::OpInput::Send { queue, body }, OpOutcome::Sent { offset })
+                if !pulled.contains(&(queue.as_str(), body.as_str())) =>
+            {
+                let reused = lost.offsets.contains(&(queue.clone(), *offset));
+                Some(Finding::Safety {
+                    kind: if reused {
+                        LOST_ACKED_CONSUMER_SKIP
+                    } else {
+                        ACKED_NOT_CONSUMED
+                    }
+                    .to_string(),
+                    detail: format!(
+                        "op {index}: {body} acknowledged at {queue} offset {offset}, never pulled"
+                    ),
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn safety_kind(violation: &SafetyViolation) -> &'static str {

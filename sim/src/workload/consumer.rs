@@ -64,11 +64,10 @@ pub async fn run_consumer(world: Arc<World>, client: ClientId, index: u32) {
     }
 }
 
-/// Consumers keep pulling through the heal phase until every send invoked before the workload
-/// stopped has had its full timeout to be acknowledged (the supervisor collects the history no
-/// earlier than that), so that every acknowledged message can be consumed.
+/// Consumers keep pulling through the heal phase until the supervisor sees every queue drained
+/// (or the settle bound passes): every acknowledged message can be consumed.
 fn stopped(world: &World) -> bool {
-    world.now_us() >= world.spec.duration_us + world.spec.workload.send_timeout_us
+    world.consumers_stopped()
 }
 
 async fn consume_queue(client: Arc<Producer>, group: u32, queue: QueueKey) {
@@ -95,6 +94,7 @@ async fn consume_queue(client: Arc<Producer>, group: u32, queue: QueueKey) {
         let outcome = operation.outcome.clone();
         world.record_operation(operation);
         offset += got;
+        world.record_consumer_offset(history_queue_name(group, &queue), offset);
         pulls += 1;
         if pulls.is_multiple_of(COMMIT_EVERY_PULLS)
             && offset > committed

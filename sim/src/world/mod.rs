@@ -20,6 +20,7 @@ use broker_core::raft::{self, Role};
 use broker_core::{NodeId, SyncId};
 use observe::{InvariantViolation, Observation, Observer};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -196,6 +197,8 @@ pub struct Shared {
     pub inboxes: Vec<Option<futures::channel::mpsc::UnboundedSender<replica::Event>>>,
     /// Every route fetch of every client, in completion order (only with name servers).
     pub route_fetches: Vec<nameserver::RouteFetch>,
+    /// Per queue (history name): the offset its consumer pulls next.
+    pub consumer_offsets: BTreeMap<String, u64>,
 }
 
 impl Shared {
@@ -216,6 +219,8 @@ pub struct World {
     shared: Mutex<Shared>,
     time: madsim::time::TimeHandle,
     workload_stopped: AtomicBool,
+    /// Set once consumers have drained every queue (or ran out of time): they stop pulling.
+    consumers_stopped: AtomicBool,
 }
 
 impl World {
@@ -244,6 +249,42 @@ impl World {
 
     pub fn now_us(&self) -> u64 {
         self.time.elapsed().as_micros() as u64
+    }
+
+    pub fn consumers_stopped(&self) -> bool {
+        self.consumers_stopped.load(Ordering::Relaxed)
+    }
+
+    /// A consumer will next pull `queue` (history name) from `offset`.
+    pub fn record_consumer_offset(&self, queue: String, offset: u64) {
+        self.lock().consumer_offsets.insert(queue, offset);
+    }
+
+    /// Every queue's consumer has pulled up to the end of the queue as its group's leader
+    /// applied it (with one leader per group; no leader: not drained).
+    fn consumers_drained(&self) -> bool {
+        let shared = self.lock();
+        let mut applied: BTreeMap<String, u64> = BTreeMap::new();
+        for group in 0..self.spec.groups {
+            let leader = self.spec.members(group).into_iter().find(|node| {
+                let view = &shared.observer.views[node.0 as usize];
+                view.up && view.status.as_ref().is_some_and(|s| s.role == Role::Leader)
+            });
+            let Some(leader) = leader else {
+                return false;
+            };
+            for entry in &shared.observer.views[leader.0 as usize].applied {
+                if let Some(message) = &entry.message {
+                    let name = workload::history_queue_name(group, &message.queue);
+                    *applied.entry(name).or_insert(0) += 1;
+                }
+            }
+        }
+        self.spec.workload.queues.iter().all(|(group, queue)| {
+            let name = workload::history_queue_name(*group, queue);
+            let end = applied.get(&name).copied().unwrap_or(0);
+            shared.consumer_offsets.get(&name).copied().unwrap_or(0) >= end
+        })
     }
 
     pub fn workload_stopped(&self) -> bool {
@@ -418,6 +459,7 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
         recovery_failures: Vec::new(),
         inboxes: vec![None; replicas as usize],
         route_fetches: Vec::new(),
+        consumer_offsets: BTreeMap::new(),
     };
     let world = Arc::new(World {
         spec: spec.clone(),
@@ -425,6 +467,7 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
         shared: Mutex::new(shared),
         time,
         workload_stopped: AtomicBool::new(false),
+        consumers_stopped: AtomicBool::new(false),
     });
 
     let replica_nodes: Vec<madsim::runtime::NodeHandle> = (0..replicas)
@@ -507,6 +550,17 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
     let settle_us = settle(&world, heal_at_us).await;
     // Let the last in-flight sends time out so the history is complete.
     sleep_until(&world, heal_at_us + spec.workload.send_timeout_us).await;
+    if spec.workload.consumers > 0 {
+        // Consumers read on until every queue is drained (every acknowledged message can be
+        // consumed), within the settle bound; then their last pulls get one send timeout.
+        let drain_until_us = heal_at_us + spec.settle_max_us.max(spec.workload.send_timeout_us);
+        while !world.consumers_drained() && world.now_us() < drain_until_us {
+            madsim::time::sleep(Duration::from_millis(50)).await;
+        }
+        world.consumers_stopped.store(true, Ordering::Relaxed);
+        let stopped_at_us = world.now_us();
+        sleep_until(&world, stopped_at_us + spec.workload.send_timeout_us).await;
+    }
 
     let end_us = world.now_us();
     let failover_faults = nemesis.into_failover_faults();
