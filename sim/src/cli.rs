@@ -278,7 +278,7 @@ fn run_one_scenario(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<RunRe
         report::write_check_pages(&report, &args.out)
             .with_context(|| format!("writing checker pages under {}", args.out.display()))?,
     );
-    if let Some(choice) = args.plot.clone() {
+    if let Some(choice) = args.plot {
         paths.extend(crate::commands::plot::plot_run(
             &scenario, &report, choice, &args.out,
         )?);
