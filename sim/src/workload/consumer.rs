@@ -4,10 +4,13 @@
 //! its offset every `COMMIT_EVERY_PULLS` pulls. Offset commits and queries are not in the
 //! history (the log model has no operation for them); they only decide where a consumer
 //! starts. A pull that returns nothing is retried after `consumer_poll_us`. Consumers go on
-//! pulling after the producers stop, through the heal phase, for one send timeout (`stopped`).
+//! pulling after the producers stop, through the heal phase, until the supervisor sees every
+//! queue drained to its leader's applied end or `settle_max` passes (`stopped`); each pull
+//! reports the offset it reached (`World::record_consumer_offset`).
 //!
 //! Pulls go to the replica the consumer believes leads the group and follow leader hints, as
-//! sends do: in DLedger mode only the leader serves pulls (from its applied, committed log);
+//! sends do: in DLedger mode only the leader serves pulls (from its applied, committed log;
+//! with `read_mode: UnsafeRead` any replica does, and consumers pull from each in turn);
 //! in master–slave mode any replica serves them from what it holds, so a consumer that times
 //! out on a dead master moves on to a slave.
 //!
