@@ -793,3 +793,29 @@ fn random_target_is_one_seeded_node_of_the_cluster() {
         "group 1 can be hit: {picked:?}"
     );
 }
+
+// Reads through the log (`RaftLogRead`) append an entry per pull, and consumers keep pulling
+// through the heal phase, so the log never stops growing: a group must still count as settled
+// once every replica has applied what the leader had committed a poll earlier (before, 9 of 50
+// leader_crash seeds with RaftLogRead were reported not settled).
+#[test]
+fn a_log_kept_growing_by_log_reads_still_settles() {
+    let faults =
+        r#"(at: "10s", fault: Crash(Leader(group: 0))), (at: "14s", fault: Restart(AllCrashed))"#;
+    let text = scenario(1, 3, 2, "24s", faults)
+        .replace(
+            "cluster: (groups: 1, replicas: 3)",
+            "cluster: (groups: 1, replicas: 3, read_mode: RaftLogRead)",
+        )
+        .replace("queues: 2)])", "queues: 2)], consumers: 1)");
+    assert!(text.contains("RaftLogRead") && text.contains("consumers: 1"));
+    for seed in 1..=4 {
+        let (outcome, run) = run_text(&text, seed);
+        assert!(
+            run.settle_us.iter().all(Option::is_some),
+            "seed {seed}: {:?}",
+            run.settle_us
+        );
+        assert_clean(&outcome);
+    }
+}

@@ -17,7 +17,7 @@ use crate::workload::{self, WorkloadSpec};
 use broker_core::broker::{Broker, BrokerEffect, ClientId, QueueKey, ReplicaNode};
 use broker_core::master_slave::{self, MasterSlaveBroker};
 use broker_core::raft::{self, Role};
-use broker_core::{NodeId, SyncId};
+use broker_core::{LogIndex, NodeId, SyncId, Term};
 use observe::{InvariantViolation, Observation, Observer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -633,15 +633,23 @@ async fn sleep_until(world: &World, at_us: u64) {
 async fn settle(world: &World, heal_at_us: u64) -> Vec<Option<u64>> {
     let spec = &world.spec;
     let mut settled: Vec<Option<u64>> = vec![None; spec.groups as usize];
+    // Per group: (leader, term, commit index) seen at the previous poll.
+    let mut previous: Vec<Option<(NodeId, Term, LogIndex)>> = vec![None; spec.groups as usize];
     let poll = Duration::from_millis(50);
     loop {
         let now = world.now_us();
         {
             let shared = world.lock();
             for group in 0..spec.groups {
-                if settled[group as usize].is_none() && group_converged(&shared, spec, group) {
-                    settled[group as usize] = Some(now - heal_at_us);
+                let slot = group as usize;
+                if settled[slot].is_none()
+                    && (group_converged(&shared, spec, group)
+                        || caught_up_with(&shared, spec, group, previous[slot]))
+                {
+                    settled[slot] = Some(now - heal_at_us);
                 }
+                previous[slot] = sole_leader(&shared, spec, group)
+                    .map(|leader| (leader.id, leader.term, leader.commit_index));
             }
         }
         if settled.iter().all(Option::is_some) || now >= heal_at_us + spec.settle_max_us {
@@ -649,6 +657,46 @@ async fn settle(world: &World, heal_at_us: u64) -> Vec<Option<u64>> {
         }
         madsim::time::sleep(poll).await;
     }
+}
+
+/// The group's leader, if exactly one replica leads.
+fn sole_leader(shared: &Shared, spec: &WorldSpec, group: u32) -> Option<raft::Status> {
+    let leaders: Vec<raft::Status> = spec
+        .members(group)
+        .iter()
+        .filter_map(|node| shared.observer.views[node.0 as usize].status.clone())
+        .filter(|status| status.role == Role::Leader)
+        .collect();
+    match leaders.as_slice() {
+        [leader] => Some(leader.clone()),
+        _ => None,
+    }
+}
+
+/// A group whose log never stops growing (reads through the log, `RaftLogRead`, keep
+/// appending) is settled when the same sole leader still leads and every replica, following
+/// it, has applied at least what that leader had committed one poll earlier.
+fn caught_up_with(
+    shared: &Shared,
+    spec: &WorldSpec,
+    group: u32,
+    previous: Option<(NodeId, Term, LogIndex)>,
+) -> bool {
+    let (Some((leader_id, term, commit)), Some(leader)) =
+        (previous, sole_leader(shared, spec, group))
+    else {
+        return false;
+    };
+    leader.id == leader_id
+        && leader.term == term
+        && spec.members(group).iter().all(|node| {
+            shared.observer.views[node.0 as usize]
+                .status
+                .as_ref()
+                .is_some_and(|s| {
+                    s.term == term && s.applied_index >= commit && s.leader == Some(leader_id)
+                })
+        })
 }
 
 fn group_converged(shared: &Shared, spec: &WorldSpec, group: u32) -> bool {
