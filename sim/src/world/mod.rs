@@ -700,29 +700,18 @@ fn caught_up_with(
 }
 
 fn group_converged(shared: &Shared, spec: &WorldSpec, group: u32) -> bool {
-    let statuses: Vec<_> = spec
-        .members(group)
-        .iter()
-        .map(|node| shared.observer.views[node.0 as usize].status.clone())
-        .collect();
-    let Some(Some(leader)) = statuses
-        .iter()
-        .find(|s| s.as_ref().is_some_and(|s| s.role == Role::Leader))
-        .cloned()
-    else {
+    let Some(leader) = sole_leader(shared, spec, group) else {
         return false;
     };
-    let leaders = statuses
-        .iter()
-        .filter(|s| s.as_ref().is_some_and(|s| s.role == Role::Leader))
-        .count();
-    leaders == 1
-        && leader.commit_index == leader.last_index
-        && statuses.iter().all(|s| {
-            s.as_ref().is_some_and(|s| {
-                s.term == leader.term
-                    && s.applied_index == leader.last_index
-                    && s.leader == Some(leader.id)
-            })
+    leader.commit_index == leader.last_index
+        && spec.members(group).iter().all(|node| {
+            shared.observer.views[node.0 as usize]
+                .status
+                .as_ref()
+                .is_some_and(|s| {
+                    s.term == leader.term
+                        && s.applied_index == leader.last_index
+                        && s.leader == Some(leader.id)
+                })
         })
 }
