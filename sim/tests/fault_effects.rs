@@ -4,8 +4,11 @@
 //! the fault, compares with the same seed run without it. `faults.rs` covers the datagram,
 //! disk and swarm-schedule level; this file the world level.
 
+mod common;
+
 use broker_core::raft::Role;
 use broker_core::{NodeId, Term};
+use common::leader_at;
 use sim::history::OpOutcome;
 use sim::runner::run_one_full;
 use sim::scenario::Scenario;
@@ -43,30 +46,6 @@ fn run_text(text: &str, seed: u64) -> (SeedOutcome, SeedRun) {
 /// One group of 3, load on it, `duration`, `faults`.
 fn run3(duration: &str, faults: &str, seed: u64) -> (SeedOutcome, SeedRun) {
     run_text(&scenario(1, 3, 2, duration, faults), seed)
-}
-
-/// The group's leader just before `at_us` (observations before it): the up node whose last
-/// role is Leader, in the highest term.
-fn leader_at(run: &SeedRun, nodes: std::ops::Range<u32>, at_us: u64) -> Option<(NodeId, Term)> {
-    let mut state: Vec<(bool, Option<(Role, Term)>)> = vec![(true, None); nodes.end as usize];
-    for o in run.observations.iter().filter(|o| o.at_us < at_us) {
-        if !nodes.contains(&o.node.0) {
-            continue;
-        }
-        let slot = &mut state[o.node.0 as usize];
-        match o.kind {
-            ObservedKind::Role { role, term } => *slot = (true, Some((role, term))),
-            ObservedKind::Crashed => *slot = (false, None),
-            ObservedKind::Restarted => slot.0 = true,
-            _ => {}
-        }
-    }
-    nodes
-        .filter_map(|n| match state[n as usize] {
-            (true, Some((Role::Leader, term))) => Some((NodeId(n), term)),
-            _ => None,
-        })
-        .max_by_key(|(_, term)| *term)
 }
 
 fn in_window(o: &Observation, from_us: u64, to_us: u64) -> bool {

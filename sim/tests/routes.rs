@@ -3,8 +3,11 @@
 //! a topic spread over two groups stays writable while one group fails over, and the new
 //! scenario fields fail validation with the file, line, column and field.
 
+mod common;
+
 use broker_core::raft::Role;
 use broker_core::{NodeId, Term};
+use common::leader_at;
 use sim::history::{OpInput, OpOutcome, Operation};
 use sim::runner::{run_one, run_one_full};
 use sim::scenario::{Scenario, ScenarioError};
@@ -53,29 +56,6 @@ fn assert_clean(outcome: &SeedOutcome) {
         outcome.seed,
         outcome.findings
     );
-}
-
-/// The group's leader just before `at_us`: the up node whose last role is Leader, highest term.
-fn leader_at(run: &SeedRun, nodes: std::ops::Range<u32>, at_us: u64) -> Option<(NodeId, Term)> {
-    let mut state: Vec<(bool, Option<(Role, Term)>)> = vec![(true, None); nodes.end as usize];
-    for o in run.observations.iter().filter(|o| o.at_us < at_us) {
-        if !nodes.contains(&o.node.0) {
-            continue;
-        }
-        let slot = &mut state[o.node.0 as usize];
-        match o.kind {
-            ObservedKind::Role { role, term } => *slot = (true, Some((role, term))),
-            ObservedKind::Crashed => *slot = (false, None),
-            ObservedKind::Restarted => slot.0 = true,
-            _ => {}
-        }
-    }
-    nodes
-        .filter_map(|n| match state[n as usize] {
-            (true, Some((Role::Leader, term))) => Some((NodeId(n), term)),
-            _ => None,
-        })
-        .max_by_key(|(_, term)| *term)
 }
 
 /// The first leader elected at or after `from_us` in a term above `above`: (at, node).

@@ -38,3 +38,34 @@ pub fn temp_dir(prefix: &str, name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// The group's leader just before `at_us` (observations before it): the up node whose last
+/// role is Leader, in the highest term.
+pub fn leader_at(
+    run: &sim::world::SeedRun,
+    nodes: std::ops::Range<u32>,
+    at_us: u64,
+) -> Option<(broker_core::NodeId, broker_core::Term)> {
+    use broker_core::raft::Role;
+    use sim::world::observe::ObservedKind;
+    let mut state: Vec<(bool, Option<(Role, broker_core::Term)>)> =
+        vec![(true, None); nodes.end as usize];
+    for o in run.observations.iter().filter(|o| o.at_us < at_us) {
+        if !nodes.contains(&o.node.0) {
+            continue;
+        }
+        let slot = &mut state[o.node.0 as usize];
+        match o.kind {
+            ObservedKind::Role { role, term } => *slot = (true, Some((role, term))),
+            ObservedKind::Crashed => *slot = (false, None),
+            ObservedKind::Restarted => slot.0 = true,
+            _ => {}
+        }
+    }
+    nodes
+        .filter_map(|n| match state[n as usize] {
+            (true, Some((Role::Leader, term))) => Some((broker_core::NodeId(n), term)),
+            _ => None,
+        })
+        .max_by_key(|(_, term)| *term)
+}
