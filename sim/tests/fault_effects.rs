@@ -8,15 +8,12 @@ mod common;
 
 use broker_core::raft::Role;
 use broker_core::{NodeId, Term};
-use common::leader_at;
+use common::{assert_clean, leader_at, run_text};
 use sim::history::OpOutcome;
-use sim::runner::run_one_full;
-use sim::scenario::Scenario;
 use sim::verdict::SeedOutcome;
 use sim::world::observe::{Observation, ObservedKind};
-use sim::world::{SeedRun, WorldSpec};
+use sim::world::SeedRun;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 /// One simulated second, in µs.
 const S: u64 = 1_000_000;
@@ -34,13 +31,6 @@ fn scenario(groups: u32, replicas: u32, queues: u32, duration: &str, faults: &st
     faults: [{faults}],
 )"#
     )
-}
-
-/// Runs one seed of a scenario text; panics (failing the test) if the seed panicked.
-fn run_text(text: &str, seed: u64) -> (SeedOutcome, SeedRun) {
-    let scenario = Scenario::parse(text, "test.ron").expect("valid test scenario");
-    let spec = Arc::new(WorldSpec::from_scenario(&scenario));
-    run_one_full(spec, seed).expect("the seed runs without panicking")
 }
 
 /// One group of 3, load on it, `duration`, `faults`.
@@ -146,15 +136,6 @@ fn dump(run: &SeedRun, from_us: u64) -> String {
         .map(|o| format!("{:.3}s n{} {:?}", o.at_us as f64 / 1e6, o.node.0, o.kind))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn assert_clean(outcome: &SeedOutcome) {
-    assert!(
-        outcome.findings.is_empty(),
-        "seed {}: {:?}",
-        outcome.seed,
-        outcome.findings
-    );
 }
 
 // Crash(Leader) kills the leader at the fault time and a new leader takes over in a higher

@@ -7,9 +7,9 @@ mod common;
 
 use broker_core::raft::Role;
 use broker_core::{NodeId, Term};
-use common::leader_at;
+use common::{assert_clean, leader_at, run_text};
 use sim::history::{OpInput, OpOutcome, Operation};
-use sim::runner::{run_one, run_one_full};
+use sim::runner::run_one;
 use sim::scenario::{Scenario, ScenarioError};
 use sim::verdict::SeedOutcome;
 use sim::workload::{message_of_body, route_poll_phase_us};
@@ -41,21 +41,6 @@ fn scenario(
     faults: [{faults}],
 )"#
     )
-}
-
-fn run_text(text: &str, seed: u64) -> (SeedOutcome, SeedRun) {
-    let scenario = Scenario::parse(text, "test.ron").expect("valid test scenario");
-    let spec = Arc::new(WorldSpec::from_scenario(&scenario));
-    run_one_full(spec, seed).expect("the seed runs without panicking")
-}
-
-fn assert_clean(outcome: &SeedOutcome) {
-    assert!(
-        outcome.findings.is_empty(),
-        "seed {}: {:?}",
-        outcome.seed,
-        outcome.findings
-    );
 }
 
 /// The first leader elected at or after `from_us` in a term above `above`: (at, node).
