@@ -504,6 +504,30 @@ mod tests {
     use super::*;
     use crate::raft::Role;
 
+    /// A fresh one-replica group (node 0), default config: it elects itself.
+    fn single_replica() -> Broker {
+        Broker::new(
+            raft::Config::default(),
+            NodeId(0),
+            vec![NodeId(0)],
+            RecoveredState::default(),
+            1,
+        )
+        .expect("a fresh replica")
+    }
+
+    /// Node 1 of a fresh group of three, default config: a follower until it times out.
+    fn fresh_follower() -> Broker {
+        Broker::new(
+            raft::Config::default(),
+            NodeId(1),
+            vec![NodeId(0), NodeId(1), NodeId(2)],
+            RecoveredState::default(),
+            1,
+        )
+        .expect("a fresh replica")
+    }
+
     fn queue() -> QueueKey {
         QueueKey {
             topic: "orders".into(),
@@ -557,14 +581,7 @@ mod tests {
     fn offset_commits_go_through_the_log_and_are_not_messages() {
         // Why: consumer offsets are committed through the log (DESIGN.md); readers that build
         // per-queue logs from entries must not mistake a commit for a message.
-        let mut broker = Broker::new(
-            raft::Config::default(),
-            NodeId(0),
-            vec![NodeId(0)],
-            RecoveredState::default(),
-            1,
-        )
-        .expect("a fresh replica");
+        let mut broker = single_replica();
         run(&mut broker, 0, 20_000);
         assert_eq!(broker.raft().status().role, Role::Leader);
         let query = ClientRequest::QueryOffset {
@@ -677,14 +694,7 @@ mod tests {
         // Why: Raft §6.4 step 1: before its first entry commits, a new leader's commit index
         // may lag what the previous leader acknowledged; a pull then could miss an acknowledged
         // message. ReadIndex holds the pull until the no-op of the leader's term is applied.
-        let mut broker = Broker::new(
-            raft::Config::default(),
-            NodeId(0),
-            vec![NodeId(0)],
-            RecoveredState::default(),
-            1,
-        )
-        .expect("a fresh replica");
+        let mut broker = single_replica();
         let (now, held) = leader_with_held_noop(&mut broker);
         // The leader's first entry is not durable yet, so nothing of its term is applied.
         assert_eq!(broker.raft().status().applied_index, LogIndex(0));
@@ -709,17 +719,7 @@ mod tests {
     fn unsafe_read_answers_at_once_from_applied_state_on_any_replica() {
         // Why: DLedger UNSAFE_READ (`dealUnsafeRead`) does no check at all: a follower answers
         // from what it has applied, where ReadIndex and RAFT_LOG_READ send it to the leader.
-        let follower = |mode| {
-            Broker::new(
-                raft::Config::default(),
-                NodeId(1),
-                vec![NodeId(0), NodeId(1), NodeId(2)],
-                RecoveredState::default(),
-                1,
-            )
-            .expect("a fresh replica")
-            .with_read_mode(mode)
-        };
+        let follower = |mode| fresh_follower().with_read_mode(mode);
         let mut unsafe_follower = follower(ReadMode::UnsafeRead);
         client(&mut unsafe_follower, 0, 1, pull_all());
         assert_eq!(
@@ -747,15 +747,7 @@ mod tests {
     fn unsafe_read_on_a_new_leader_may_miss_what_is_committed() {
         // Why: the stale read UNSAFE_READ allows: a leader whose no-op is not yet applied
         // answers at once from an applied index that may lag the commit index (here 0).
-        let mut broker = Broker::new(
-            raft::Config::default(),
-            NodeId(0),
-            vec![NodeId(0)],
-            RecoveredState::default(),
-            1,
-        )
-        .expect("a fresh replica")
-        .with_read_mode(ReadMode::UnsafeRead);
+        let mut broker = single_replica().with_read_mode(ReadMode::UnsafeRead);
         let (now, _held) = leader_with_held_noop(&mut broker);
         client(&mut broker, now, 1, pull_all());
         assert_eq!(
@@ -775,15 +767,7 @@ mod tests {
     fn raft_log_read_answers_when_its_noop_is_applied() {
         // Why: DLedger RAFT_LOG_READ (`dealRaftLogRead`) appends a NOOP entry per read and
         // answers when it is applied: the pull then sees every send committed before it.
-        let mut broker = Broker::new(
-            raft::Config::default(),
-            NodeId(0),
-            vec![NodeId(0)],
-            RecoveredState::default(),
-            1,
-        )
-        .expect("a fresh replica")
-        .with_read_mode(ReadMode::RaftLogRead);
+        let mut broker = single_replica().with_read_mode(ReadMode::RaftLogRead);
         run(&mut broker, 0, 20_000);
         let send = ClientRequest::Send {
             queue: queue(),
@@ -822,14 +806,7 @@ mod tests {
     #[test]
     fn a_follower_refuses_offset_queries_and_commits_naming_the_leader() {
         // Why: offsets are answered from committed state by the leader only.
-        let mut broker = Broker::new(
-            raft::Config::default(),
-            NodeId(1),
-            vec![NodeId(0), NodeId(1), NodeId(2)],
-            RecoveredState::default(),
-            1,
-        )
-        .expect("a fresh replica");
+        let mut broker = fresh_follower();
         client(
             &mut broker,
             0,
