@@ -7,6 +7,7 @@ pub mod clock;
 pub mod commands;
 pub mod disk;
 pub mod history;
+pub mod ids;
 pub mod metrics;
 pub mod nemesis;
 pub mod report;

@@ -4,6 +4,7 @@
 pub mod consumer;
 pub mod producer;
 
+pub use crate::ids::{attempt_body, message_of_body};
 pub use consumer::run_consumer;
 pub use producer::{route_poll_phase_us, run_producer, SEND_ATTEMPTS_MAX};
 
@@ -38,21 +39,6 @@ pub struct WorkloadSpec {
     /// With name servers: a client fetches routes this often (plus at start and on refusals).
     #[serde(default)]
     pub route_refresh_us: u64,
-}
-
-/// The body of a message's attempt in the history: the message id for the first attempt
-/// (`p3-17`), `p3-17#1`, `p3-17#2` for the next ones. Bodies stay unique per run.
-pub fn attempt_body(msg_id: &str, attempt: u32) -> String {
-    if attempt == 0 {
-        msg_id.to_string()
-    } else {
-        format!("{msg_id}#{attempt}")
-    }
-}
-
-/// The message an attempt's body belongs to: `p3-17#1` → `p3-17`.
-pub fn message_of_body(body: &str) -> &str {
-    body.split_once('#').map_or(body, |(message, _)| message)
 }
 
 /// The name of a queue of a group in the history: `g0/orders/1`.
