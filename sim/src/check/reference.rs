@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn a_write_of_the_current_value_still_overwrites_later() {
         // Why: the false NOT of issue 18 came from treating such a write as a read.
-        // write(1) ok [0,10]; write(2) ok [1,2]; write(1) ok [3,4]... read 1 after all.
+        // The second write(1) spans write(2), so it may land after it: the read of 1 is fine.
         let ok = RecordOutcome::Ok(RegisterOutput::Written);
         let history = [
             record(0, 1, RegisterInput::Write { value: 1 }, ok.clone()),
