@@ -10,7 +10,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, BenchmarkId, Criterion};
-use sim::check::gen::{log_history, register_history, GenOptions, GeneratedLog, Plant};
+use sim::check::gen::{
+    log_history, register_history, register_history_values, GenOptions, GeneratedLog, Plant,
+};
 use sim::check::models::log::log_parts_settled;
 use sim::check::models::register::RegisterModel;
 use sim::check::{check_log, check_ops, check_parts, settlements, CheckOptions, Verdict};
@@ -232,7 +234,65 @@ fn once(name: &str) {
     );
 }
 
-criterion_group!(benches, bench_log, bench_register);
+/// Issue 18's register cases (kept apart from the log cases): unique values with 1 % `:info`
+/// (target ≤ 1 s), and Jepsen-like repeated values 0–4 (valid, and with a planted stale read,
+/// which the impossible-read witness decides without the search). Verdicts are printed; the
+/// decided ones are benchmarked.
+fn bench_register_issue18(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("register_issue18");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    let unique = |ops, clients, unknown_ppm| {
+        register_history(&GenOptions {
+            ops,
+            clients,
+            unknown_ppm,
+            seed: 42,
+            ..GenOptions::default()
+        })
+        .ops
+    };
+    let repeated = |ops, clients, plant| {
+        register_history_values(
+            &GenOptions {
+                ops,
+                clients,
+                unknown_ppm: 20_000,
+                plant,
+                seed: 42,
+                ..GenOptions::default()
+            },
+            5,
+        )
+        .ops
+    };
+    let cases = [
+        ("5k_20c_unique_info1pc", unique(5_000, 20, 10_000)),
+        ("2k_10c_values5_info2pc", repeated(2_000, 10, None)),
+        (
+            "2k_10c_values5_info2pc_stale",
+            repeated(2_000, 10, Some(Plant::Stale)),
+        ),
+    ];
+    for (name, ops) in cases {
+        let started = std::time::Instant::now();
+        let verdict = check_ops(&RegisterModel, ops.clone(), &options()).verdict;
+        eprintln!(
+            "register_issue18/{name}: {verdict} in {:.1} ms once",
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        if verdict == Verdict::Unknown {
+            continue;
+        }
+        group.bench_with_input(BenchmarkId::from_parameter(name), &ops, |bencher, ops| {
+            bencher.iter(|| black_box(check_ops(&RegisterModel, ops.clone(), &options()).verdict));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_log, bench_register, bench_register_issue18);
 
 fn main() {
     if let Ok(name) = std::env::var("HASIM_CHECKER_ONCE") {

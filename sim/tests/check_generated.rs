@@ -260,3 +260,47 @@ fn a_large_history_is_decided_quickly() {
         started.elapsed()
     );
 }
+
+#[test]
+fn repeated_value_register_histories() {
+    // Why: issue 18: Jepsen-style histories (values 0–4, 10 clients, :info ops) generated from a
+    // linearization were called NOT linearizable; each must pass, and a planted stale read fail.
+    use sim::check::gen::register_history_values;
+    let bounded = CheckOptions {
+        steps_per_part_max: 20_000_000,
+        ..options()
+    };
+    for seed in 0..8 {
+        for (ops, clients) in [(1_000, 10), (2_000, 5)] {
+            let base = GenOptions {
+                ops,
+                clients,
+                unknown_ppm: 20_000,
+                seed,
+                ..GenOptions::default()
+            };
+            let valid = register_history_values(&base, 5);
+            let report = check_ops(&RegisterModel, valid.ops, &bounded);
+            assert_eq!(
+                report.verdict,
+                Verdict::Linearizable,
+                "seed {seed} {ops} ops:\n{report}"
+            );
+            for plant in [Plant::Stale, Plant::Ghost] {
+                let planted = register_history_values(
+                    &GenOptions {
+                        plant: Some(plant),
+                        ..base.clone()
+                    },
+                    5,
+                );
+                let report = check_ops(&RegisterModel, planted.ops, &bounded);
+                assert_eq!(
+                    report.verdict,
+                    Verdict::NotLinearizable,
+                    "seed {seed} {ops} ops {plant:?}:\n{report}"
+                );
+            }
+        }
+    }
+}

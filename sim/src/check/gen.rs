@@ -409,3 +409,148 @@ pub fn kv_history(options: &GenOptions) -> GeneratedOps<KvInput, KvOutput> {
     });
     GeneratedOps { ops, planted }
 }
+
+/// A linearizable cas-register history whose written values repeat: every write and cas target
+/// is drawn from `0..values` (Jepsen's etcd test uses 0–4). Unknown operations take effect (or
+/// not, half each) possibly after the client gave up. `Plant::Ghost` makes a read return -1;
+/// `Plant::Stale` makes a read return a value that was overwritten before it was called (see
+/// `plant_stale_repeated`; falls back to a ghost).
+pub fn register_history_values(
+    options: &GenOptions,
+    values: i64,
+) -> GeneratedOps<RegisterInput, RegisterOutput> {
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let values = values.max(1);
+    let mut value: Option<i64> = None;
+    let mut ops = Vec::with_capacity(options.ops);
+    for slot in slots(options, &mut rng) {
+        let choice = rng.gen_range(0..10);
+        let applied = !slot.unknown || rng.gen_bool(0.5);
+        let (input, output) = if choice < 4 {
+            (RegisterInput::Read, RegisterOutput::Read { value })
+        } else if choice < 7 {
+            let written = rng.gen_range(0..values);
+            if applied {
+                value = Some(written);
+            }
+            (
+                RegisterInput::Write { value: written },
+                RegisterOutput::Written,
+            )
+        } else {
+            let from = match value {
+                Some(current) if rng.gen_bool(0.5) => current,
+                _ => rng.gen_range(0..values),
+            };
+            let to = rng.gen_range(0..values);
+            let holds = value == Some(from);
+            if applied && holds {
+                value = Some(to);
+            }
+            (
+                RegisterInput::Cas { from, to },
+                RegisterOutput::Cas { ok: holds },
+            )
+        };
+        ops.push(Op {
+            index: ops.len(),
+            client: slot.client,
+            call_us: slot.call_us,
+            return_us: if slot.unknown {
+                NEVER_RETURNED_US
+            } else {
+                slot.return_us
+            },
+            input,
+            output: (!slot.unknown).then_some(output),
+        });
+    }
+    // Back in call order, as a recorded history would be.
+    ops.sort_by_key(|op| (op.call_us, op.client));
+    for (index, op) in ops.iter_mut().enumerate() {
+        op.index = index;
+    }
+    let planted = options.plant.map(|plant| {
+        let stale = (plant == Plant::Stale)
+            .then(|| plant_stale_repeated(&ops, values, &mut rng))
+            .flatten();
+        let (position, planted_value) = stale.unwrap_or_else(|| {
+            let reads: Vec<usize> = (0..ops.len())
+                .filter(|&position| {
+                    matches!(ops[position].output, Some(RegisterOutput::Read { .. }))
+                })
+                .collect();
+            assert!(!reads.is_empty(), "a planted history needs a read");
+            (reads[rng.gen_range(0..reads.len())], -1)
+        });
+        ops[position].output = Some(RegisterOutput::Read {
+            value: Some(planted_value),
+        });
+        position
+    });
+    GeneratedOps { ops, planted }
+}
+
+/// Reads tried when planting a stale read into a repeated-value history.
+const STALE_TRIES_MAX: usize = 400;
+
+/// The value a register op writes when it takes effect and its outcome is known to be that it
+/// wrote (an `ok` write or an `ok` cas).
+fn known_written(op: &Op<RegisterInput, RegisterOutput>) -> Option<i64> {
+    match (&op.input, &op.output) {
+        (RegisterInput::Write { value }, Some(RegisterOutput::Written)) => Some(*value),
+        (RegisterInput::Cas { to, .. }, Some(RegisterOutput::Cas { ok: true })) => Some(*to),
+        _ => None,
+    }
+}
+
+/// Could `op` write `value` (whatever its outcome)?
+fn may_write(op: &Op<RegisterInput, RegisterOutput>, value: i64) -> bool {
+    match (&op.input, &op.output) {
+        (RegisterInput::Write { value: written }, _) => *written == value,
+        (RegisterInput::Cas { to, .. }, None | Some(RegisterOutput::Cas { ok: true })) => {
+            *to == value
+        }
+        _ => false,
+    }
+}
+
+/// A read and a value it cannot have seen, whatever the linearization: every operation that
+/// might write the value and might precede the read (called before the read returned) returned
+/// before some known write of another value was called, which returned before the read was
+/// called. After that write's point nothing can write the value again before the read.
+fn plant_stale_repeated(
+    ops: &[Op<RegisterInput, RegisterOutput>],
+    values: i64,
+    rng: &mut ChaCha8Rng,
+) -> Option<(usize, i64)> {
+    let reads: Vec<usize> = (0..ops.len())
+        .filter(|&position| matches!(ops[position].output, Some(RegisterOutput::Read { .. })))
+        .collect();
+    if reads.is_empty() {
+        return None;
+    }
+    let start = rng.gen_range(0..reads.len());
+    for &read in reads.iter().cycle().skip(start).take(STALE_TRIES_MAX) {
+        let (call_us, return_us) = (ops[read].call_us, ops[read].return_us);
+        for value in 0..values {
+            let writers: Vec<&Op<RegisterInput, RegisterOutput>> = ops
+                .iter()
+                .filter(|op| op.call_us <= return_us && may_write(op, value))
+                .collect();
+            if writers.is_empty() || writers.iter().any(|op| op.output.is_none()) {
+                continue;
+            }
+            let latest_us = writers.iter().map(|op| op.return_us).max().unwrap_or(0);
+            let overwritten = ops.iter().any(|op| {
+                known_written(op).is_some_and(|written| written != value)
+                    && op.call_us > latest_us
+                    && op.return_us < call_us
+            });
+            if overwritten {
+                return Some((read, value));
+            }
+        }
+    }
+    None
+}

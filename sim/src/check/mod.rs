@@ -9,6 +9,7 @@
 //! - `html::render_html(part)` / `CheckReport`'s `Display` (comfy-table) for reports.
 
 pub mod gen;
+pub mod gen_small;
 pub mod hashing;
 pub mod html;
 pub mod jepsen;
@@ -16,6 +17,8 @@ pub mod model;
 pub mod models;
 pub mod oracles;
 pub mod records;
+pub mod reference;
+pub mod register_witness;
 pub mod report;
 pub mod run;
 pub mod settle;
@@ -27,7 +30,7 @@ use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 use std::str::FromStr;
 
-pub use model::{Model, Op, Part, NEVER_RETURNED_US};
+pub use model::{Model, Op, Part, Witness, NEVER_RETURNED_US};
 pub use report::{CheckReport, Mark, PartReport, TimelineOp, WindowReport};
 pub use run::{check_ops, check_part, check_parts, CheckOptions};
 pub use settle::{settle, settlements, FinalLogs, SettleSummary, Settlement};

@@ -31,6 +31,16 @@ pub struct Part<I, O> {
     pub ops: Vec<Op<I, O>>,
 }
 
+/// Why a part cannot be linearized, found without the search: the operations (history indices)
+/// that cannot be linearized together and the rule they break, in words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Witness {
+    pub ops: Vec<usize>,
+    /// The operation whose output breaks the rule (one of `ops`).
+    pub culprit: usize,
+    pub rule: String,
+}
+
 /// A sequential specification.
 ///
 /// `step` takes `&mut self` so that a model may intern what it sees (the log model keeps its
@@ -69,6 +79,22 @@ pub trait Model: Clone + Send {
     /// search then leaves it out, as it constrains nothing.
     fn unknown_is_noop(&self, _input: &Self::Input) -> bool {
         false
+    }
+
+    /// True when the operation, with this known output, leaves every state in which it is legal
+    /// unchanged (a read, a failed cas): the search then linearizes it as soon as it is legal and
+    /// never branches on it. An operation that merely leaves *this* state unchanged (a write of
+    /// the value already there) does not qualify: later it would change the state. Default: the
+    /// operations whose unknown outcome is a no-op (so every outcome is).
+    fn is_observation(&self, input: &Self::Input, _output: &Self::Output) -> bool {
+        self.unknown_is_noop(input)
+    }
+
+    /// A polynomial-time refutation of a part: a small set of operations that cannot be
+    /// linearized together whatever the others do (`None`: none found; it proves nothing). Must
+    /// be sound: a linearizable part never has one. Default: none.
+    fn refute(&self, _ops: &[Op<Self::Input, Self::Output>]) -> Option<Witness> {
+        None
     }
 
     /// One line for tables and the HTML timeline, e.g. `send(b17) -> 4`.

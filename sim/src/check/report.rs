@@ -72,6 +72,9 @@ pub struct PartReport {
     /// Wall-clock time of the search (not deterministic; never part of a trace hash).
     pub elapsed: Duration,
     pub window: Option<WindowReport>,
+    /// Operations that cannot be linearized together and the rule they break, when the model
+    /// found one without the search (`Model::refute`; register only so far).
+    pub witness: Option<crate::check::model::Witness>,
     /// Operations to draw in the HTML file: the window and what overlaps it. Empty unless the
     /// part failed.
     pub timeline: Vec<TimelineOp>,
@@ -177,6 +180,9 @@ impl fmt::Display for CheckReport {
         }
         writeln!(formatter, "{}", self.summary_table())?;
         for part in self.failing_parts() {
+            if let Some(witness) = &part.witness {
+                writeln!(formatter, "part {}: {}", part.name, witness.rule)?;
+            }
             if let (Some(window), Some(table)) = (&part.window, Self::window_table(part)) {
                 writeln!(
                     formatter,

@@ -103,14 +103,29 @@ pub fn check_part<M: Model>(
     let started = Instant::now();
     let mut searcher = model.clone();
     let init = searcher.init();
+    // A refuted part is NOT whatever the search finds; the search then only looks for a window.
+    let witness = searcher.refute(&part.ops);
     let budget = Budget {
-        steps_max: options.steps_per_part_max,
+        steps_max: if witness.is_some() {
+            options.steps_per_part_max.min(options.window_steps_max)
+        } else {
+            options.steps_per_part_max
+        },
         deadline,
     };
     let outcome = search(&mut searcher, init, &part.ops, &budget);
+    assert!(
+        witness.is_none() || outcome.verdict != Verdict::Linearizable,
+        "invariant: a refuted part has no linearization ({witness:?})"
+    );
     let mut report = PartReport {
         name: part.name.clone(),
-        verdict: outcome.verdict,
+        verdict: if witness.is_some() {
+            Verdict::NotLinearizable
+        } else {
+            outcome.verdict
+        },
+        witness,
         ops: part.ops.len(),
         steps: outcome.steps,
         elapsed: Duration::ZERO,
@@ -149,8 +164,48 @@ pub fn check_part<M: Model>(
             culprit: window.culprit.map(|position| part.ops[position].index),
         });
     }
+    if report.window.is_none() {
+        if let Some(witness) = &report.witness {
+            let (rows, window) = witness_window(&searcher, part, witness);
+            report.timeline = timeline(&part.ops, &rows, options.timeline_ops_max, |position| {
+                describe(&searcher, &part.ops[position], Mark::Context)
+            });
+            report.window = Some(window);
+        }
+    }
     report.elapsed = started.elapsed();
     report
+}
+
+/// A window made of a witness's operations, from the initial state, when the search found none.
+fn witness_window<M: Model>(
+    model: &M,
+    part: &Part<M::Input, M::Output>,
+    witness: &super::model::Witness,
+) -> (Vec<TimelineOp>, WindowReport) {
+    let rows: Vec<TimelineOp> = part
+        .ops
+        .iter()
+        .filter(|op| witness.ops.contains(&op.index))
+        .map(|op| {
+            let mark = if op.index == witness.culprit {
+                Mark::Culprit
+            } else {
+                Mark::Window
+            };
+            describe(model, op, mark)
+        })
+        .collect();
+    let mut rows = rows;
+    rows.sort_by_key(|row| (row.call_us, row.index));
+    let mut init_model = model.clone();
+    let window = WindowReport {
+        prefix_ops: 0,
+        start_state: model.describe_state(&init_model.init()),
+        ops: rows.clone(),
+        culprit: Some(witness.culprit),
+    };
+    (rows, window)
 }
 
 fn describe<M: Model>(model: &M, op: &Op<M::Input, M::Output>, mark: Mark) -> TimelineOp {

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::model::Model;
+use crate::check::model::{Model, Op, Witness};
+use crate::check::register_witness::impossible_read;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,6 +76,18 @@ impl Model for RegisterModel {
 
     fn unknown_is_noop(&self, input: &RegisterInput) -> bool {
         matches!(input, RegisterInput::Read)
+    }
+
+    fn is_observation(&self, input: &RegisterInput, output: &RegisterOutput) -> bool {
+        matches!(
+            (input, output),
+            (RegisterInput::Read, _)
+                | (RegisterInput::Cas { .. }, RegisterOutput::Cas { ok: false })
+        )
+    }
+
+    fn refute(&self, ops: &[Op<RegisterInput, RegisterOutput>]) -> Option<Witness> {
+        impossible_read(ops)
     }
 
     fn describe_op(&self, input: &RegisterInput, output: Option<&RegisterOutput>) -> String {
