@@ -14,6 +14,7 @@ pub mod html;
 pub mod jepsen;
 pub mod log_check;
 pub mod log_decide;
+pub mod log_gen;
 pub mod log_witness;
 pub mod model;
 pub mod models;
