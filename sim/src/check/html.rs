@@ -90,7 +90,16 @@ pub fn render_html(part: &PartReport) -> String {
         name = escape(&part.name),
         verdict = part.verdict,
     );
-    if let Some(window) = window {
+    if let (Some(rule), Some(window)) = (&part.rule, window) {
+        let _ = writeln!(
+            page,
+            "<div class=\"meta\">{ops} operations in the part, decided without a search. \
+             <b>{rule}</b>. The {count} operations marked cannot be linearized together.</div>",
+            ops = part.ops,
+            rule = escape(rule),
+            count = window.ops.len(),
+        );
+    } else if let Some(window) = window {
         let _ = writeln!(
             page,
             "<div class=\"meta\">{ops} operations in the part; the search linearized {prefix} of \

@@ -13,6 +13,10 @@ pub mod gen_small;
 pub mod hashing;
 pub mod html;
 pub mod jepsen;
+pub mod log_check;
+pub mod log_decide;
+pub mod log_gen;
+pub mod log_witness;
 pub mod model;
 pub mod models;
 pub mod oracles;
@@ -31,7 +35,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 pub use model::{Model, Op, Part, Witness, NEVER_RETURNED_US};
-pub use report::{CheckReport, Mark, PartReport, TimelineOp, WindowReport};
+pub use report::{CheckReport, Mark, Method, PartReport, TimelineOp, UnknownReason, WindowReport};
 pub use run::{check_ops, check_part, check_parts, CheckOptions};
 pub use settle::{settle, settlements, FinalLogs, SettleSummary, Settlement};
 pub use wgl::Verdict;
@@ -43,7 +47,9 @@ use models::register::{RegisterInput, RegisterModel, RegisterOutput};
 use records::{records_to_ops, Record};
 
 /// Checks a run's log history for linearizability, per queue. With `final_logs` and
-/// `options.settle`, unknown sends are settled against the final logs first (see `settle`).
+/// `options.settle`, unknown sends are settled against the final logs first (see `settle`) and
+/// every queue is searched. Without final logs, each queue is decided from the history alone
+/// where it pins the log, and searched only where it does not (`log_check`).
 pub fn check_log(
     history: &[Operation],
     final_logs: Option<&FinalLogs>,
@@ -54,6 +60,7 @@ pub fn check_log(
             let (settled, summary) = settlements(history, final_logs);
             (settled, Some(summary))
         }
+        None if options.decide_logs => return log_check::check_log_alone(history, options),
         _ => (Vec::new(), None),
     };
     let (model, parts) = log_parts_settled(history, &settled);

@@ -60,11 +60,78 @@ pub struct WindowReport {
     pub culprit: Option<usize>,
 }
 
+/// How a part's verdict was reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// The WGL search over every interleaving (exponential in the worst case).
+    Search,
+    /// The log decided from the history alone: facts pinned by unique bodies, then order
+    /// constraints in one pass (`log_decide`), no search.
+    Graph,
+    /// The search, after the unknown sends that pulls observed were pinned at their offsets
+    /// (the history left an offset unobserved, see `UnknownReason::ambiguity`).
+    PinnedSearch,
+}
+
+impl Method {
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::Search => "search",
+            Method::Graph => "graph",
+            Method::PinnedSearch => "pinned search",
+        }
+    }
+}
+
+/// Why a part's verdict is unknown, and what would decide it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownReason {
+    /// Operations of the part whose outcome is unknown (each may take effect anywhere, or not).
+    pub open_ops: usize,
+    /// The step budget the search hit (`steps_per_part_max`).
+    pub steps_max: u64,
+    /// The wall-clock limit ended the search before the step budget (machine-dependent).
+    pub deadline_hit: bool,
+    /// What left the part ambiguous for the polynomial decision, when it was tried.
+    pub ambiguity: Option<String>,
+}
+
+impl fmt::Display for UnknownReason {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let limit = if self.deadline_hit {
+            "the time limit (--time-limit-s) ended the search".to_string()
+        } else {
+            format!("the search hit its budget of {} steps", self.steps_max)
+        };
+        write!(
+            formatter,
+            "{limit} with {} operations of unknown outcome open",
+            self.open_ops
+        )?;
+        if let Some(ambiguity) = &self.ambiguity {
+            write!(
+                formatter,
+                "; not decidable without a search because {ambiguity}"
+            )?;
+        }
+        write!(
+            formatter,
+            ". What would decide it: the final logs (which unknown sends landed, and where),              or a larger budget (--steps)"
+        )
+    }
+}
+
 /// The verdict on one part (one queue, one key).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartReport {
     pub name: String,
     pub verdict: Verdict,
+    pub method: Method,
+    /// For a part that is not linearizable and was decided by rule: the rule its witness
+    /// breaks, in words (the window then holds the witness).
+    pub rule: Option<String>,
+    /// For an unknown part: why.
+    pub unknown: Option<UnknownReason>,
     /// Operations in the part (after settling, without failed ones).
     pub ops: usize,
     /// Model steps the search tried.
@@ -115,14 +182,21 @@ impl CheckReport {
     pub fn summary_table(&self) -> Table {
         let mut table = Table::new();
         table.load_preset(presets::UTF8_FULL_CONDENSED);
-        table.set_header(vec!["part", "verdict", "ops", "steps", "time", "window"]);
+        table.set_header(vec![
+            "part", "verdict", "method", "ops", "steps", "time", "window",
+        ]);
         for part in &self.parts {
             let window = part.window.as_ref().map_or_else(String::new, |window| {
-                format!("{} ops after {}", window.ops.len(), window.prefix_ops)
+                if part.rule.is_some() {
+                    format!("witness of {} ops", window.ops.len())
+                } else {
+                    format!("{} ops after {}", window.ops.len(), window.prefix_ops)
+                }
             });
             table.add_row(vec![
                 Cell::new(&part.name),
                 Cell::new(part.verdict),
+                Cell::new(part.method.label()),
                 Cell::new(part.ops),
                 Cell::new(part.steps),
                 Cell::new(format!("{:.1} ms", part.elapsed.as_secs_f64() * 1e3)),
@@ -179,11 +253,23 @@ impl fmt::Display for CheckReport {
             )?;
         }
         writeln!(formatter, "{}", self.summary_table())?;
+        for part in &self.parts {
+            if let Some(reason) = &part.unknown {
+                writeln!(formatter, "part {} unknown: {reason}", part.name)?;
+            }
+        }
         for part in self.failing_parts() {
             if let Some(witness) = &part.witness {
                 writeln!(formatter, "part {}: {}", part.name, witness.rule)?;
             }
-            if let (Some(window), Some(table)) = (&part.window, Self::window_table(part)) {
+            if let (Some(rule), Some(table)) = (&part.rule, Self::window_table(part)) {
+                writeln!(formatter, "part {}: {rule}", part.name)?;
+                writeln!(
+                    formatter,
+                    "witness: these operations cannot be linearized together:"
+                )?;
+                writeln!(formatter, "{table}")?;
+            } else if let (Some(window), Some(table)) = (&part.window, Self::window_table(part)) {
                 writeln!(
                     formatter,
                     "part {}: shortest failing window found, from state {} after {} linearized ops:",

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::model::{Model, Op, Part, NEVER_RETURNED_US};
-use super::report::{CheckReport, Mark, PartReport, TimelineOp, WindowReport};
+use super::report::{
+    CheckReport, Mark, Method, PartReport, TimelineOp, UnknownReason, WindowReport,
+};
 use super::wgl::{search, Budget, Verdict};
 use super::window::shortest_window;
 
@@ -23,6 +25,9 @@ pub struct CheckOptions {
     pub threads: usize,
     /// Settle unknown sends against the final logs before the search (log histories).
     pub settle: bool,
+    /// Without final logs, decide log queues from the history alone where it pins the log,
+    /// searching only the rest (`log_check`); false: search every queue as it is.
+    pub decide_logs: bool,
     /// Model steps per trial while shrinking a failing window.
     pub window_steps_max: u64,
     /// Most operations drawn on a failing part's HTML timeline.
@@ -36,6 +41,7 @@ impl Default for CheckOptions {
             time_limit: Some(Duration::from_secs(60)),
             threads: 0,
             settle: true,
+            decide_logs: true,
             window_steps_max: 2_000_000,
             timeline_ops_max: 400,
         }
@@ -118,14 +124,28 @@ pub fn check_part<M: Model>(
         witness.is_none() || outcome.verdict != Verdict::Linearizable,
         "invariant: a refuted part has no linearization ({witness:?})"
     );
+    let verdict = if witness.is_some() {
+        Verdict::NotLinearizable
+    } else {
+        outcome.verdict
+    };
+    let unknown = (verdict == Verdict::Unknown).then(|| UnknownReason {
+        open_ops: part
+            .ops
+            .iter()
+            .filter(|op| op.output.is_none() && !model.unknown_is_noop(&op.input))
+            .count(),
+        steps_max: options.steps_per_part_max,
+        deadline_hit: outcome.steps <= options.steps_per_part_max,
+        ambiguity: None,
+    });
     let mut report = PartReport {
         name: part.name.clone(),
-        verdict: if witness.is_some() {
-            Verdict::NotLinearizable
-        } else {
-            outcome.verdict
-        },
+        verdict,
         witness,
+        method: Method::Search,
+        rule: None,
+        unknown,
         ops: part.ops.len(),
         steps: outcome.steps,
         elapsed: Duration::ZERO,
@@ -208,7 +228,11 @@ fn witness_window<M: Model>(
     (rows, window)
 }
 
-fn describe<M: Model>(model: &M, op: &Op<M::Input, M::Output>, mark: Mark) -> TimelineOp {
+pub(crate) fn describe<M: Model>(
+    model: &M,
+    op: &Op<M::Input, M::Output>,
+    mark: Mark,
+) -> TimelineOp {
     TimelineOp {
         index: op.index,
         client: op.client,
@@ -221,7 +245,7 @@ fn describe<M: Model>(model: &M, op: &Op<M::Input, M::Output>, mark: Mark) -> Ti
 
 /// The window rows plus the operations overlapping the window's time span, nearest first, up to
 /// `ops_max` in all; sorted by call time.
-fn timeline<I, O>(
+pub(crate) fn timeline<I, O>(
     ops: &[Op<I, O>],
     rows: &[TimelineOp],
     ops_max: usize,

@@ -8,6 +8,7 @@
 //! the same handle, so states are two words, compare exactly (no hash collisions) and memoise
 //! well. Reading entry k of a state walks the trie with Myers' jump pointers in O(log length).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::check::hashing::{hash_of, FxMap};
@@ -85,6 +86,10 @@ pub struct LogTables {
     pub bodies: Bodies,
     /// The bodies of every pull, one after another (see `LogOutput::Pulled`).
     pub pulled: Vec<u32>,
+    /// Sends the broker refused (`fail`: definitely not applied), by (queue, body): the history
+    /// index of the first one. The parts leave them out; a pull that returns such a body is
+    /// explained with it.
+    pub refused: BTreeMap<(String, u32), usize>,
 }
 
 impl LogTables {
@@ -138,6 +143,11 @@ impl LogModel {
             }],
             children: FxMap::default(),
         }
+    }
+
+    /// The body texts and pulled bodies the model reads.
+    pub fn tables(&self) -> &LogTables {
+        &self.tables
     }
 
     /// The text of an interned body.
@@ -370,6 +380,7 @@ pub fn log_parts_settled(
         })
         .collect();
     let mut pulled: Vec<u32> = Vec::new();
+    let mut refused: BTreeMap<(String, u32), usize> = BTreeMap::new();
     let mut settled = settlements.iter().peekable();
     for (index, operation) in history.iter().enumerate() {
         let queue = queue_of[index] as usize;
@@ -387,7 +398,15 @@ pub fn log_parts_settled(
             .map(|(_, settlement)| *settlement);
         let complete_us = operation.complete_us;
         let (output, return_us) = match (settlement, &operation.outcome) {
-            (Some(Settlement::NeverHappened), _) | (None, OpOutcome::Fail) => continue,
+            (None, OpOutcome::Fail) => {
+                if let LogInput::Send { body } = input {
+                    refused
+                        .entry((queues.names[queue].to_string(), body))
+                        .or_insert(index);
+                }
+                continue;
+            }
+            (Some(Settlement::NeverHappened), _) => continue,
             (
                 Some(Settlement::Landed {
                     offset,
@@ -431,6 +450,7 @@ pub fn log_parts_settled(
     let tables = LogTables {
         bodies: interner.bodies,
         pulled,
+        refused,
     };
     (LogModel::new(Arc::new(tables)), parts)
 }
@@ -539,6 +559,7 @@ mod tests {
         let mut model = LogModel::new(Arc::new(LogTables {
             bodies,
             pulled: Vec::new(),
+            refused: BTreeMap::new(),
         }));
         let mut state = model.init();
         for body in 0..1000 {
@@ -572,6 +593,7 @@ mod tests {
         let mut model = LogModel::new(Arc::new(LogTables {
             bodies: Bodies::from_distinct(["a", "b"]),
             pulled: Vec::new(),
+            refused: BTreeMap::new(),
         }));
         let empty = model.init();
         let first = model.append(empty, 0);
