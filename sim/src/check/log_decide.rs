@@ -294,14 +294,10 @@ impl Facts {
 
     /// The first offset below the highest known one with no known body.
     fn first_gap(&self) -> Option<u64> {
-        let mut expected = 0u64;
-        for &offset in self.at_offset.keys() {
-            if offset != expected {
-                return Some(expected);
-            }
-            expected += 1;
-        }
-        None
+        (0u64..)
+            .zip(self.at_offset.keys())
+            .find(|(expected, offset)| **offset != *expected)
+            .map(|(expected, _)| expected)
     }
 
     fn unobserved_unknown_sends(&self, ops: &[LogOp]) -> usize {
