@@ -3,9 +3,7 @@
 
 pub mod check;
 pub mod cli;
-pub mod clock;
 pub mod commands;
-pub mod disk;
 pub mod history;
 pub mod ids;
 pub mod metrics;

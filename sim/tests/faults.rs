@@ -7,7 +7,7 @@ use broker_core::proto::{Message, PeerMessage};
 use broker_core::store::{Entry, EntryKind, HardState, PersistOp};
 use broker_core::{raft, LogIndex, NodeId, Term};
 use madsim::net::Endpoint;
-use sim::disk::Disk;
+use sim::world::disk::Disk;
 use sim::nemesis::{network, swarm};
 use sim::scenario::Scenario;
 use sim::world::replica::send_datagram;

@@ -9,7 +9,7 @@
 //!
 //! Network faults madsim has (clogs, whole-network latency and loss) go through `NetSim`;
 //! those it lacks (per-link latency and loss, duplication) through our send path
-//! ([`network`]). Clock faults change the node's [`crate::clock::NodeClock`]; the adapter
+//! ([`network`]). Clock faults change the node's [`crate::world::clock::NodeClock`]; the adapter
 //! feeds the core a clamped, monotonic reading of it. `Random` swarms are expanded by
 //! [`swarm`] before the run.
 //!
@@ -20,7 +20,7 @@
 pub mod network;
 pub mod swarm;
 
-use crate::disk::Disk;
+use crate::world::disk::Disk;
 use crate::scenario::{Fault, Target};
 use crate::world::observe::ObservedKind;
 use crate::world::wire::replica_addr;

@@ -2,14 +2,16 @@
 //! state kept outside the nodes (disks, clocks, observer, history), and the supervisor that
 //! plays the fault timeline, heals, lets the cluster settle and collects the results.
 
+pub mod clock;
+pub mod disk;
 pub mod nameserver;
 pub mod observe;
 pub mod replica;
 pub mod summary;
 pub mod wire;
 
-use crate::clock::NodeClock;
-use crate::disk::Disk;
+use clock::NodeClock;
+use disk::Disk;
 use crate::history::Operation;
 use crate::nemesis::{self, AdminCommand, FailoverFault};
 use crate::scenario::{Broken, ReadMode, Replication, Scenario, TimedFault};
