@@ -9,7 +9,7 @@ pub mod ids;
 pub mod metrics;
 pub mod nemesis;
 pub mod report;
-pub mod runner;
+pub mod run;
 pub mod scenario;
 pub mod verdict;
 pub mod workload;
