@@ -1,7 +1,7 @@
 //! What each subcommand does; `main.rs` only parses arguments and maps errors to exit codes.
 
 use crate::report::{self, ExpectationCheck, RunReport};
-use crate::runner;
+use crate::run::seeds as runner;
 use crate::scenario::Scenario;
 use crate::verdict::SeedOutcome;
 use crate::world::WorldSpec;

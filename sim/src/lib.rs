@@ -3,15 +3,13 @@
 
 pub mod check;
 pub mod cli;
-pub mod clock;
 pub mod commands;
-pub mod disk;
 pub mod history;
 pub mod ids;
 pub mod metrics;
 pub mod nemesis;
 pub mod report;
-pub mod runner;
+pub mod run;
 pub mod scenario;
 pub mod verdict;
 pub mod workload;

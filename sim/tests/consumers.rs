@@ -3,9 +3,10 @@
 //! prints one row per scenario.
 
 use sim::history::{OpInput, OpOutcome};
+use sim::run::run_seed;
 use sim::scenario::Scenario;
 use sim::verdict::{evaluate, queue_contents};
-use sim::world::{run_seed, WorldSpec};
+use sim::world::WorldSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;

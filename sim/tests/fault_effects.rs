@@ -10,9 +10,9 @@ use broker_core::raft::Role;
 use broker_core::{NodeId, Term};
 use common::{assert_clean, leader_at, run_text};
 use sim::history::OpOutcome;
+use sim::run::SeedRun;
 use sim::verdict::SeedOutcome;
 use sim::world::observe::{Observation, ObservedKind};
-use sim::world::SeedRun;
 use std::collections::BTreeSet;
 
 /// One simulated second, in µs.

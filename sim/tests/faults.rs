@@ -7,12 +7,13 @@ use broker_core::proto::{Message, PeerMessage};
 use broker_core::store::{Entry, EntryKind, HardState, PersistOp};
 use broker_core::{raft, LogIndex, NodeId, Term};
 use madsim::net::Endpoint;
-use sim::disk::Disk;
-use sim::nemesis::{network, swarm};
+use sim::nemesis::swarm;
+use sim::run::run_seed;
 use sim::scenario::Scenario;
-use sim::world::replica::send_datagram;
+use sim::world::disk::Disk;
+use sim::world::network::{send_planned, LinkFaults};
 use sim::world::wire::{Wire, TAG};
-use sim::world::{run_seed, WorldSpec};
+use sim::world::WorldSpec;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,13 +41,14 @@ fn response_wire() -> Wire {
     }
 }
 
-/// Sends `count` datagrams from 10.0.0.1 to 10.0.0.2 after `setup`; returns the arrival times
-/// (ms after the first send) of everything received within 10 s.
-fn deliver(count: usize, wire: fn() -> Wire, setup: fn()) -> Vec<u64> {
+/// Sends `count` datagrams from 10.0.0.1 to 10.0.0.2 through the world's send path with the
+/// link faults `setup` sets; returns the arrival times (ms after the first send) of everything
+/// received within 10 s.
+fn deliver(count: usize, wire: fn() -> Wire, setup: fn(&mut LinkFaults)) -> Vec<u64> {
     let runtime = madsim::runtime::Runtime::with_seed_and_config(7, madsim::Config::default());
     runtime.block_on(async move {
-        network::reset();
-        setup();
+        let mut faults = LinkFaults::default();
+        setup(&mut faults);
         let handle = madsim::runtime::Handle::current();
         let sender = handle.create_node().ip(addr(1).ip()).build();
         let receiver = handle.create_node().ip(addr(2).ip()).build();
@@ -62,7 +64,10 @@ fn deliver(count: usize, wire: fn() -> Wire, setup: fn()) -> Vec<u64> {
             .spawn(async move {
                 let endpoint = Arc::new(Endpoint::bind(addr(1)).await.expect("bind sender"));
                 for _ in 0..count {
-                    send_datagram(&endpoint, addr(2), wire());
+                    let wire = wire();
+                    let peer = matches!(wire, Wire::Peer { .. });
+                    let delivery = faults.plan(addr(1).ip(), addr(2).ip(), peer);
+                    send_planned(&endpoint, addr(2), wire, delivery);
                 }
                 madsim::time::sleep(Duration::from_secs(10)).await;
             })
@@ -72,29 +77,32 @@ fn deliver(count: usize, wire: fn() -> Wire, setup: fn()) -> Vec<u64> {
     })
 }
 
+/// No link fault.
+fn none(_faults: &mut LinkFaults) {}
+
 // Duplicate(ppm: 1e6) delivers every replica-to-replica message twice, and never a client's.
 #[test]
 fn duplicate_delivers_peer_messages_twice() {
-    fn all() {
-        network::set_duplicate_ppm(1_000_000);
+    fn all(faults: &mut LinkFaults) {
+        faults.set_duplicate_ppm(1_000_000);
     }
     assert_eq!(deliver(50, peer_wire, all).len(), 100);
     assert_eq!(deliver(50, response_wire, all).len(), 50);
-    assert_eq!(deliver(50, peer_wire, network::reset).len(), 50);
+    assert_eq!(deliver(50, peer_wire, none).len(), 50);
 }
 
 // LinkLoss drops on its own direction only; Heal (clear_links) ends it.
 #[test]
 fn link_loss_drops_one_direction() {
-    fn lossy() {
-        network::set_link_loss(addr(1).ip(), addr(2).ip(), 500_000);
+    fn lossy(faults: &mut LinkFaults) {
+        faults.set_link_loss(addr(1).ip(), addr(2).ip(), 500_000);
     }
-    fn reverse() {
-        network::set_link_loss(addr(2).ip(), addr(1).ip(), 1_000_000);
+    fn reverse(faults: &mut LinkFaults) {
+        faults.set_link_loss(addr(2).ip(), addr(1).ip(), 1_000_000);
     }
-    fn healed() {
-        lossy();
-        network::clear_links();
+    fn healed(faults: &mut LinkFaults) {
+        lossy(faults);
+        faults.clear_links();
     }
     let half = deliver(400, peer_wire, lossy).len();
     assert!(
@@ -108,8 +116,8 @@ fn link_loss_drops_one_direction() {
 // LinkLatency adds its delay on top of the network's (madsim's default 1–10 ms).
 #[test]
 fn link_latency_delays_the_link() {
-    fn slow() {
-        network::set_link_latency(addr(1).ip(), addr(2).ip(), 500_000, 600_000);
+    fn slow(faults: &mut LinkFaults) {
+        faults.set_link_latency(addr(1).ip(), addr(2).ip(), 500_000, 600_000);
     }
     let arrivals = deliver(20, peer_wire, slow);
     assert_eq!(arrivals.len(), 20);
@@ -117,7 +125,7 @@ fn link_latency_delays_the_link() {
         arrivals.iter().all(|ms| (500..=620).contains(ms)),
         "{arrivals:?}"
     );
-    let fast = deliver(20, peer_wire, network::reset);
+    let fast = deliver(20, peer_wire, none);
     assert!(fast.iter().all(|ms| *ms < 100), "{fast:?}");
 }
 
@@ -234,7 +242,7 @@ fn swarm_validation_names_the_field() {
 }
 
 /// A short run of one group of 3 with `faults`, returning the run.
-fn short_run(faults: &str, seed: u64) -> sim::world::SeedRun {
+fn short_run(faults: &str, seed: u64) -> sim::run::SeedRun {
     let text = format!(
         r#"Scenario(
     name: "t", seeds: (first: 1, count: 1), duration: "20s", cluster: (),

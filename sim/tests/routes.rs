@@ -9,13 +9,14 @@ use broker_core::raft::Role;
 use broker_core::{NodeId, Term};
 use common::{assert_clean, leader_at, run_text};
 use sim::history::{OpInput, OpOutcome, Operation};
-use sim::runner::run_one;
+use sim::run::seeds::run_one;
+use sim::run::SeedRun;
 use sim::scenario::{Scenario, ScenarioError};
 use sim::verdict::SeedOutcome;
 use sim::workload::{message_of_body, route_poll_phase_us};
 use sim::world::nameserver::{RefreshReason, RouteFetch};
 use sim::world::observe::ObservedKind;
-use sim::world::{SeedRun, WorldSpec};
+use sim::world::WorldSpec;
 use std::sync::Arc;
 
 /// One simulated second, in µs.

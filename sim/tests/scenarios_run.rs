@@ -3,7 +3,7 @@
 //! twice gives the identical outcome (trace hash included).
 
 use sim::cli::run_report;
-use sim::runner::run_one;
+use sim::run::seeds::run_one;
 use sim::scenario::Scenario;
 use sim::world::WorldSpec;
 use std::path::{Path, PathBuf};

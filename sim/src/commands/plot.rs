@@ -4,7 +4,7 @@
 
 use crate::report::plot::{failover_distribution_svg, timeline_svg};
 use crate::report::RunReport;
-use crate::runner;
+use crate::run::seeds as runner;
 use crate::scenario::Scenario;
 use crate::world::WorldSpec;
 use anyhow::Context;

@@ -31,9 +31,12 @@
 //!
 //! With one group the topic figures would repeat the `client` stage; they are left out.
 
+mod detect;
+
+pub use detect::{failover_faults, FailoverFault};
+
 use crate::history::{OpInput, OpOutcome, Operation};
-use crate::nemesis::FailoverFault;
-use crate::workload::message_of_body;
+use crate::ids::message_of_body;
 use crate::world::observe::{Observation, ObservedKind};
 use broker_core::raft::Role;
 use serde::{Deserialize, Serialize};

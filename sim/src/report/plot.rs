@@ -11,9 +11,10 @@
 use crate::history::{OpInput, OpOutcome};
 use crate::metrics::FailoverTimeline;
 use crate::report::RunReport;
+use crate::run::SeedRun;
 use crate::scenario::{Fault, TimedFault};
 use crate::world::observe::ObservedKind;
-use crate::world::{SeedRun, WorldSpec};
+use crate::world::WorldSpec;
 use broker_core::raft::Role;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;

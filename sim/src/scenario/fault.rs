@@ -68,7 +68,7 @@ impl fmt::Display for Target {
 #[serde(deny_unknown_fields)]
 pub enum Fault {
     /// Kill the node. What happens to its unsynced writes is the disk model's business
-    /// (`sim::disk`).
+    /// (`sim::world::disk`).
     Crash(Target),
     /// Kill the node and drop every unsynced write (power loss); a random prefix of them may
     /// survive as a torn tail, which recovery must detect and cut off.

@@ -20,7 +20,7 @@
 //! datagrams from the replica's own address, so a crashed, paused or isolated replica's
 //! registrations stop.
 
-use super::replica::{send_datagram, spawn_receivers};
+use super::network::spawn_receivers;
 use super::wire::{client_addr, name_server_addr, Wire};
 use super::World;
 use broker_core::raft::{Role, Status};
@@ -128,7 +128,7 @@ pub async fn run_name_server(world: Arc<World>, index: u32) {
             Wire::RouteRequest { client, request_id } => {
                 let brokers = table.route();
                 tracing::debug!(name_server = index, client = client.0, ?brokers, "route");
-                send_datagram(
+                world.send(
                     &endpoint,
                     client_addr(client),
                     Wire::Route {
@@ -205,7 +205,7 @@ impl Registration {
         let group = spec.group_of(self.node);
         let replica_index = self.node.0 - group * spec.replicas;
         for index in 0..spec.name_servers {
-            send_datagram(
+            self.world.send(
                 &self.endpoint,
                 name_server_addr(index),
                 Wire::Register {

@@ -48,6 +48,29 @@ pub struct Observation {
     pub kind: ObservedKind,
 }
 
+/// When the nemesis had the world snapshot its leaders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeaderMark {
+    /// Just before fault `fault_index` (counting every fault played, undos included) fired.
+    BeforeFault { fault_index: usize },
+    /// Just after it fired.
+    AfterFault { fault_index: usize },
+    /// After the heal at the end of the fault phase.
+    Healed,
+}
+
+/// Who led each group, and which replicas could exchange messages with a majority of their
+/// group, at one marked moment (not part of the trace hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderSnapshot {
+    pub at_us: u64,
+    pub mark: LeaderMark,
+    /// Per group: the up replica that believes it leads, in the highest term.
+    pub leaders: Vec<Option<(NodeId, Term)>>,
+    /// Per replica: up, not paused, and in touch both ways with a majority of its group.
+    pub reaches_majority: Vec<bool>,
+}
+
 /// A broken cross-node Raft invariant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InvariantViolation {

@@ -2,9 +2,9 @@
 //! `step`, carry out the effects. Kept thin: all decisions are the core's.
 
 use super::nameserver::Registration;
-use super::wire::{client_addr, replica_addr, Wire, TAG};
-use super::World;
-use crate::nemesis::AdminCommand;
+pub use super::network::{send_datagram, spawn_receivers, RECEIVE_TASKS};
+use super::wire::{client_addr, replica_addr, Wire};
+use super::{AdminCommand, World};
 use broker_core::broker::{BrokerEffect, BrokerInput, ReplicaNode};
 use broker_core::{NodeId, SyncId};
 use futures::channel::mpsc;
@@ -43,14 +43,10 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
     let mut started = false;
     loop {
         let (now_ms, wait_us) = {
-            let shared = world.lock();
-            let now_ms = shared.local_ms(node).max(last_local_ms);
+            let now_ms = world.local_ms(node).max(last_local_ms);
             let deadline_ms = broker.next_deadline_ms();
             let local_wait_us = deadline_ms.saturating_sub(now_ms) * 1_000;
-            (
-                now_ms,
-                shared.clocks[node.0 as usize].global_delay_us(local_wait_us),
-            )
+            (now_ms, world.global_delay_us(node, local_wait_us))
         };
         last_local_ms = now_ms;
         // A due timer fires even when messages keep arriving. A core whose deadline did not
@@ -96,7 +92,7 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
                 | Wire::Route { .. },
             ) => continue,
         };
-        let now_ms = world.lock().local_ms(node).max(last_local_ms);
+        let now_ms = world.local_ms(node).max(last_local_ms);
         last_local_ms = now_ms;
         // Timers due by now fire before the event is handled: a message must not be stepped
         // with a clock that has already passed a deadline (after a clock jump, for instance,
@@ -156,7 +152,7 @@ fn step_and_carry_out(
     for effect in effects {
         match effect {
             BrokerEffect::Send { to, msg } => {
-                send_datagram(endpoint, replica_addr(to), Wire::Peer { from: node, msg });
+                world.send(endpoint, replica_addr(to), Wire::Peer { from: node, msg });
             }
             BrokerEffect::Respond {
                 client,
@@ -167,7 +163,7 @@ fn step_and_carry_out(
                     request_id,
                     response,
                 };
-                send_datagram(endpoint, client_addr(client), wire);
+                world.send(endpoint, client_addr(client), wire);
             }
             BrokerEffect::Persist(_) | BrokerEffect::Sync { .. } => {}
         }
@@ -179,59 +175,9 @@ fn step_and_carry_out(
             let wait = complete_at_us.saturating_sub(world.now_us());
             madsim::time::sleep(Duration::from_micros(wait)).await;
             if let Some(upto) = upto {
-                world.lock().disks[node.0 as usize].complete_sync(upto);
+                world.complete_sync(node, upto);
             }
             let _ = tx.unbounded_send(Event::Persisted(sync_id));
-        });
-    }
-}
-
-/// Receive tasks per endpoint. madsim makes every receive sleep (at least 1 ms of simulated
-/// time per message and task), so one task caps a node at ~1000 messages per second.
-pub const RECEIVE_TASKS: usize = 8;
-
-/// Receives datagrams on `RECEIVE_TASKS` tasks and forwards them to the node's event queue.
-pub fn spawn_receivers<E: Send + 'static>(
-    endpoint: Arc<Endpoint>,
-    tx: mpsc::UnboundedSender<E>,
-    wrap: fn(Wire) -> E,
-) {
-    for _ in 0..RECEIVE_TASKS {
-        let endpoint = endpoint.clone();
-        let tx = tx.clone();
-        madsim::task::spawn(async move {
-            while let Ok((payload, _from)) = endpoint.recv_from_raw(TAG).await {
-                let wire = *payload
-                    .downcast::<Wire>()
-                    .expect("invariant: every datagram in the world is a Wire");
-                if tx.unbounded_send(wrap(wire)).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-}
-
-/// Sends one datagram without waiting: madsim makes each send sleep at least 1 ms of
-/// simulated time, which must not stall the node's loop. Delivery is best effort anyway.
-///
-/// The nemesis's own network faults apply here (`nemesis::network`): per-link loss and extra
-/// delay, and duplication of replica-to-replica messages (each copy its own send, so its own
-/// madsim latency).
-pub fn send_datagram(endpoint: &Arc<Endpoint>, to: std::net::SocketAddr, wire: Wire) {
-    let from = endpoint
-        .local_addr()
-        .expect("invariant: a bound endpoint has an address");
-    let delivery =
-        crate::nemesis::network::plan(from.ip(), to.ip(), matches!(wire, Wire::Peer { .. }));
-    for _ in 0..delivery.copies {
-        let endpoint = endpoint.clone();
-        let wire = wire.clone();
-        madsim::task::spawn(async move {
-            if delivery.delay_us > 0 {
-                madsim::time::sleep(Duration::from_micros(delivery.delay_us)).await;
-            }
-            let _ = endpoint.send_to_raw(to, TAG, Box::new(wire)).await;
         });
     }
 }

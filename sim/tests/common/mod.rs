@@ -42,7 +42,7 @@ pub fn temp_dir(prefix: &str, name: &str) -> PathBuf {
 /// The group's leader just before `at_us` (observations before it): the up node whose last
 /// role is Leader, in the highest term.
 pub fn leader_at(
-    run: &sim::world::SeedRun,
+    run: &sim::run::SeedRun,
     nodes: std::ops::Range<u32>,
     at_us: u64,
 ) -> Option<(broker_core::NodeId, broker_core::Term)> {
@@ -72,10 +72,10 @@ pub fn leader_at(
 
 /// Runs one seed of a scenario text (file name `test.ron`); panics, failing the test, if the
 /// seed panicked.
-pub fn run_text(text: &str, seed: u64) -> (sim::verdict::SeedOutcome, sim::world::SeedRun) {
+pub fn run_text(text: &str, seed: u64) -> (sim::verdict::SeedOutcome, sim::run::SeedRun) {
     let scenario = sim::scenario::Scenario::parse(text, "test.ron").expect("valid test scenario");
     let spec = std::sync::Arc::new(sim::world::WorldSpec::from_scenario(&scenario));
-    sim::runner::run_one_full(spec, seed).expect("the seed runs without panicking")
+    sim::run::seeds::run_one_full(spec, seed).expect("the seed runs without panicking")
 }
 
 /// The seed has no finding of any kind.

@@ -1,9 +1,10 @@
 //! Runs seeds in parallel, each on a fresh OS thread with its own madsim runtime, outside of
 //! which the progress bar lives. A panic inside a seed is a finding, not a crash of the tool.
 
+use super::seed::{run_seed, SeedRun};
 use crate::history::Operation;
 use crate::verdict::{self, SeedOutcome};
-use crate::world::{self, WorldSpec};
+use crate::world::WorldSpec;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ pub fn run_one_keeping_history(
         .name(format!("seed-{seed}"))
         .spawn(move || {
             let run = || {
-                let run = world::run_seed(spec.clone(), seed);
+                let run = run_seed(spec.clone(), seed);
                 (verdict::evaluate(&spec, &run), Some(run.history))
             };
             match trace {
@@ -104,14 +105,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs one seed on a fresh thread and hands back its whole raw run (history, observations,
 /// failover faults) with its outcome, for plots; Err(panic message) when the seed panicked.
-pub fn run_one_full(
-    spec: Arc<WorldSpec>,
-    seed: u64,
-) -> Result<(SeedOutcome, world::SeedRun), String> {
+pub fn run_one_full(spec: Arc<WorldSpec>, seed: u64) -> Result<(SeedOutcome, SeedRun), String> {
     let thread = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
-            let run = world::run_seed(spec.clone(), seed);
+            let run = run_seed(spec.clone(), seed);
             (verdict::evaluate(&spec, &run), run)
         })
         .expect("invariant: the OS can start a thread per seed");
