@@ -2,7 +2,6 @@
 //! operation, checks the history and measures failover.
 
 pub mod check;
-pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod disk;
@@ -11,8 +10,8 @@ pub mod ids;
 pub mod metrics;
 pub mod nemesis;
 pub mod report;
+pub mod run;
 pub mod runner;
 pub mod scenario;
-pub mod verdict;
 pub mod workload;
 pub mod world;

@@ -2,7 +2,8 @@
 //! which the progress bar lives. A panic inside a seed is a finding, not a crash of the tool.
 
 use crate::history::Operation;
-use crate::verdict::{self, SeedOutcome};
+use crate::run::evaluate;
+use crate::run::outcome::SeedOutcome;
 use crate::world::{self, WorldSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +26,7 @@ pub fn run_one_keeping_history(
         .spawn(move || {
             let run = || {
                 let run = world::run_seed(spec.clone(), seed);
-                (verdict::evaluate(&spec, &run), Some(run.history))
+                (evaluate::evaluate(&spec, &run), Some(run.history))
             };
             match trace {
                 Some(dispatch) => tracing::dispatcher::with_default(&dispatch, run),
@@ -112,7 +113,7 @@ pub fn run_one_full(
         .name(format!("seed-{seed}"))
         .spawn(move || {
             let run = world::run_seed(spec.clone(), seed);
-            (verdict::evaluate(&spec, &run), run)
+            (evaluate::evaluate(&spec, &run), run)
         })
         .expect("invariant: the OS can start a thread per seed");
     thread

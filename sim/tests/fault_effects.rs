@@ -10,7 +10,7 @@ use broker_core::raft::Role;
 use broker_core::{NodeId, Term};
 use common::{assert_clean, leader_at, run_text};
 use sim::history::OpOutcome;
-use sim::verdict::SeedOutcome;
+use sim::run::outcome::SeedOutcome;
 use sim::world::observe::{Observation, ObservedKind};
 use sim::world::SeedRun;
 use std::collections::BTreeSet;

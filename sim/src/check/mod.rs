@@ -12,6 +12,7 @@ pub mod gen;
 pub mod hashing;
 pub mod html;
 pub mod jepsen;
+pub mod losses;
 pub mod model;
 pub mod models;
 pub mod oracles;
