@@ -56,8 +56,9 @@ impl Finding {
 }
 
 /// The kind of a finding. Its text (`lost_acked`, `duplicate`...) is what reports, baselines
-/// and tables show; kinds order by that text, so maps keyed by kind keep the files' order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// and tables show; kinds order by that text, so maps keyed by kind keep the files' order,
+/// and debug-print as it (quoted), as the findings table's `first:` line always showed them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FindingKind {
     Panic,
     RaftInvariant,
@@ -152,6 +153,12 @@ impl FindingKind {
             SafetyViolation::UnsentEntryInLog { .. } => FindingKind::UnsentEntry,
             SafetyViolation::ReplicaDivergence { .. } => FindingKind::ReplicaDivergence,
         }
+    }
+}
+
+impl fmt::Debug for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
     }
 }
 
