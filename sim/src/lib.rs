@@ -2,7 +2,6 @@
 //! operation, checks the history and measures failover.
 
 pub mod check;
-pub mod cli;
 pub mod commands;
 pub mod history;
 pub mod ids;
@@ -11,6 +10,5 @@ pub mod nemesis;
 pub mod report;
 pub mod run;
 pub mod scenario;
-pub mod verdict;
 pub mod workload;
 pub mod world;

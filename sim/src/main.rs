@@ -19,9 +19,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a scenario's seeds and print the failover and findings tables.
-    Run(sim::cli::RunArgs),
+    Run(sim::commands::run::RunArgs),
     /// Run one seed twice with a full trace and check that both runs are identical.
-    Replay(sim::cli::ReplayArgs),
+    Replay(sim::commands::replay::ReplayArgs),
     /// Compare a run with a committed baseline; exit 1 if a figure regressed.
     Regress(sim::commands::regress::RegressArgs),
     /// Run every combination of several `--set KEY=V1,V2` values; one table, one chart.
@@ -40,8 +40,8 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     let result = match cli.command {
-        Command::Run(args) => sim::cli::run(args),
-        Command::Replay(args) => sim::cli::replay(args),
+        Command::Run(args) => sim::commands::run::run(args),
+        Command::Replay(args) => sim::commands::replay::replay(args),
         Command::Regress(args) => sim::commands::regress::regress(args),
         Command::Sweep(args) => sim::commands::sweep::sweep(args),
         Command::Compare(args) => sim::commands::compare::compare(args),

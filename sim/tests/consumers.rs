@@ -2,10 +2,11 @@
 //! every acknowledged message at least once, each queue in queue order; and `sim compare`
 //! prints one row per scenario.
 
+use sim::check::Verdict;
 use sim::history::{OpInput, OpOutcome};
+use sim::run::evaluate::{evaluate, queue_contents};
 use sim::run::run_seed;
 use sim::scenario::Scenario;
-use sim::verdict::{evaluate, queue_contents};
 use sim::world::WorldSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -50,7 +51,11 @@ fn consumers_receive_every_acknowledged_message_in_queue_order() {
             "seed {seed}: {:?}",
             outcome.findings
         );
-        assert_eq!(outcome.check.verdict, "linearizable", "seed {seed}");
+        assert_eq!(
+            outcome.check.verdict,
+            Some(Verdict::Linearizable),
+            "seed {seed}"
+        );
         // The most advanced replica's committed queues (the final logs hold no offset commit).
         let final_log = run
             .final_logs

@@ -10,8 +10,8 @@ use broker_core::raft::Role;
 use broker_core::{NodeId, Term};
 use common::{assert_clean, leader_at, run_text};
 use sim::history::OpOutcome;
+use sim::run::outcome::SeedOutcome;
 use sim::run::SeedRun;
-use sim::verdict::SeedOutcome;
 use sim::world::observe::{Observation, ObservedKind};
 use std::collections::BTreeSet;
 

@@ -2,9 +2,10 @@
 //! acknowledged sends when the master loses power (and the report explains them), SYNC_MASTER
 //! loses none across a master crash, and neither ever promotes a slave.
 
-use sim::cli::{lost_acks_explained, run_report};
+use sim::commands::common::run_report;
+use sim::report::print::lost_acks_explained;
+use sim::run::outcome::{FindingKind, SeedOutcome};
 use sim::scenario::Scenario;
-use sim::verdict::SeedOutcome;
 use std::path::Path;
 
 fn scenario(name: &str) -> Scenario {
@@ -18,7 +19,7 @@ fn lost_acked(outcome: &SeedOutcome) -> usize {
     outcome
         .findings
         .iter()
-        .filter(|f| f.kind() == "lost_acked")
+        .filter(|f| f.kind() == FindingKind::LostAcked)
         .count()
 }
 
@@ -66,17 +67,17 @@ fn async_master_power_loss_loses_acknowledged_sends_and_explains_them() {
     // The scenario's consumers read some lost messages before the power loss: the reuse of
     // their offsets and the consumers' skips are attributed to the loss (`all_held` above
     // means no other safety finding was left unexplained).
-    let kinds: Vec<&str> = report
+    let kinds: Vec<FindingKind> = report
         .per_seed
         .iter()
         .flat_map(|o| o.findings.iter().map(|f| f.kind()))
         .collect();
     assert!(
-        kinds.contains(&sim::verdict::LOST_ACKED_OFFSET_REUSED),
+        kinds.contains(&FindingKind::LostAckedOffsetReused),
         "{kinds:?}"
     );
     assert!(
-        kinds.contains(&sim::verdict::LOST_ACKED_CONSUMER_SKIP),
+        kinds.contains(&FindingKind::LostAckedConsumerSkip),
         "{kinds:?}"
     );
     assert!(text.contains("consumer skips over their offsets"), "{text}");

@@ -2,7 +2,7 @@
 //! cluster settles, failover is measured where the scenario removes a leader, and a seed run
 //! twice gives the identical outcome (trace hash included).
 
-use sim::cli::run_report;
+use sim::commands::common::run_report;
 use sim::run::seeds::run_one;
 use sim::scenario::Scenario;
 use sim::world::WorldSpec;

@@ -17,6 +17,7 @@ pub mod log_check;
 pub mod log_decide;
 pub mod log_gen;
 pub mod log_witness;
+pub mod losses;
 pub mod model;
 pub mod models;
 pub mod oracles;

@@ -1,10 +1,10 @@
-//! The subcommands built on top of `run`: the regression gate, parameter sweeps, scenario
-//! comparisons, and plots.
-//! `cli.rs` holds `run` and `replay`; `main.rs` only parses arguments and maps errors to exit
-//! codes.
+//! One file per subcommand, siblings that never import each other, over `common` (the shared
+//! options and helpers). `main.rs` only parses arguments and maps errors to exit codes.
 
 pub mod check_history;
+pub mod common;
 pub mod compare;
-pub mod plot;
 pub mod regress;
+pub mod replay;
+pub mod run;
 pub mod sweep;

@@ -2,7 +2,7 @@
 //! percentile and finding count with it (see `report::regress` for what counts as a
 //! regression). Exit 0: nothing regressed; 1: a figure regressed; 2: bad input.
 
-use crate::cli::{default_jobs, load_scenario, run_report};
+use crate::commands::common::{load_scenario, run_report, SeedOptions};
 use crate::report::regress::{compare, Baseline, FigureVerdict, Tolerance};
 use anyhow::Context;
 use clap::Args;
@@ -10,6 +10,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
+#[command(
+    mut_arg("seeds", |a| a.help(
+        "Run this many seeds from the scenario's first seed instead of the baseline's seeds"
+    )),
+    mut_arg("overrides", |a| a.help(
+        "More overrides, applied after the ones the baseline records (repeatable)"
+    ))
+)]
 pub struct RegressArgs {
     /// The scenario file (RON).
     pub scenario: PathBuf,
@@ -26,18 +34,8 @@ pub struct RegressArgs {
     /// Write the baseline from this run instead of comparing (creates the file if missing).
     #[arg(long)]
     pub update: bool,
-    /// Run this many seeds from the scenario's first seed instead of the baseline's seeds.
-    #[arg(long)]
-    pub seeds: Option<u64>,
-    /// Seeds run at once (default: all cores).
-    #[arg(long)]
-    pub jobs: Option<usize>,
-    /// More overrides, applied after the ones the baseline records (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub overrides: Vec<String>,
-    /// Print no progress bar.
-    #[arg(long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub options: SeedOptions,
 }
 
 pub fn regress(args: RegressArgs) -> anyhow::Result<ExitCode> {
@@ -54,7 +52,7 @@ pub fn regress(args: RegressArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .flat_map(|b| b.overrides.iter().map(|(k, v)| format!("{k}={v}")))
         .collect();
-    overrides.extend(args.overrides.iter().cloned());
+    overrides.extend(args.options.overrides.iter().cloned());
     let scenario = load_scenario(&args.scenario, &overrides)?;
     if let Some(baseline) = &baseline {
         anyhow::ensure!(
@@ -65,14 +63,14 @@ pub fn regress(args: RegressArgs) -> anyhow::Result<ExitCode> {
             scenario.name
         );
     }
-    let seeds: Vec<u64> = match (args.seeds, &baseline) {
+    let seeds: Vec<u64> = match (args.options.seeds, &baseline) {
         (Some(count), _) => (scenario.seeds.first..scenario.seeds.first + count).collect(),
         (None, Some(baseline)) => baseline.seeds.clone(),
         (None, None) => scenario.seeds.iter().collect(),
     };
-    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let jobs = args.options.jobs();
     let started = std::time::Instant::now();
-    let report = run_report(&scenario, &seeds, jobs, !args.quiet);
+    let report = run_report(&scenario, &seeds, jobs, !args.options.quiet);
     let wall = started.elapsed().as_secs_f64();
     println!(
         "scenario {} ({}, hash {}), {} seeds in {wall:.1} s wall",

@@ -6,36 +6,42 @@
 //! Exit 0: every combination ran without a safety finding; 1: some combination had one;
 //! 2: bad input.
 
-use crate::cli::{default_jobs, load_scenario, run_report};
+use crate::commands::common::{load_scenario, run_report, seeds_of, SeedOptions};
 use crate::report::plot::{sweep_svg, SweepPoint};
 use crate::report::regress::Baseline;
 use crate::report::{ms, RunReport};
+use crate::run::outcome::FindingKind;
 use anyhow::Context;
 use clap::Args;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `--set` here is a key and its values: `options.overrides` holds the `KEY=V1,V2,...` items.
 #[derive(Args, Debug)]
+#[command(
+    mut_arg("overrides", |a| a
+        .value_name("KEY=V1,V2,...")
+        .required(true)
+        .display_order(0)
+        .help(
+            "A key and its values, comma-separated: `raft.heartbeat_interval=100ms,500ms,2s` \
+             (ranges are written `300ms..1s`). Repeat for a cartesian product"
+        )),
+    mut_arg("seeds", |a| a.display_order(1).help(
+        "Seeds per combination, from the scenario's first seed (default: the scenario's count)"
+    )),
+    mut_arg("jobs", |a| a.display_order(2)),
+    mut_arg("quiet", |a| a.display_order(4))
+)]
 pub struct SweepArgs {
     /// The scenario file (RON).
     pub scenario: PathBuf,
-    /// A key and its values, comma-separated: `raft.heartbeat_interval=100ms,500ms,2s`
-    /// (ranges are written `300ms..1s`). Repeat for a cartesian product.
-    #[arg(long = "set", value_name = "KEY=V1,V2,...", required = true)]
-    pub sets: Vec<String>,
-    /// Seeds per combination, from the scenario's first seed (default: the scenario's count).
-    #[arg(long)]
-    pub seeds: Option<u64>,
-    /// Seeds run at once (default: all cores).
-    #[arg(long)]
-    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub options: SeedOptions,
     /// Where the SVG and RON files go.
-    #[arg(long, default_value = "reports")]
+    #[arg(long, default_value = "reports", display_order = 3)]
     pub out: PathBuf,
-    /// Print no progress bar.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 /// `key=v1,v2` -> (key, [v1, v2]).
@@ -78,7 +84,8 @@ fn stage_ms(report: &RunReport, stage: &str) -> [String; 3] {
 
 pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let sets: Vec<(String, Vec<String>)> = args
-        .sets
+        .options
+        .overrides
         .iter()
         .map(|s| parse_set(s))
         .collect::<anyhow::Result<_>>()?;
@@ -88,7 +95,7 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|combo| load_scenario(&args.scenario, combo))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let jobs = args.jobs.unwrap_or_else(default_jobs);
+    let jobs = args.options.jobs();
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "combination",
@@ -104,23 +111,19 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let mut safety_total = 0u64;
     let started = std::time::Instant::now();
     for (combo, scenario) in combos.iter().zip(&scenarios) {
-        let seeds = crate::cli::seeds_of(scenario, args.seeds, None);
-        if !args.quiet {
+        let seeds = seeds_of(scenario, args.options.seeds, None);
+        if !args.options.quiet {
             eprintln!("sweep: {} ({} seeds)", combo.join(" "), seeds.len());
         }
-        let report = run_report(scenario, &seeds, jobs, !args.quiet);
+        let report = run_report(scenario, &seeds, jobs, !args.options.quiet);
         let safety: u64 = report
             .findings_by_kind
             .iter()
-            .filter(|(kind, _)| kind.as_str() != "not_settled")
+            .filter(|(kind, _)| **kind != FindingKind::NotSettled)
             .map(|(_, n)| u64::from(*n))
             .sum();
         safety_total += safety;
-        let not_settled = report
-            .findings_by_kind
-            .get("not_settled")
-            .copied()
-            .unwrap_or(0);
+        let not_settled = report.count(FindingKind::NotSettled);
         let label = combo.join(" ");
         table.add_row(vec![
             label.clone(),

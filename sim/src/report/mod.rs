@@ -1,14 +1,19 @@
 //! What a run prints and writes: comfy-table tables and a RON + JSON report file that holds no
 //! wall-clock data, so the same scenario, seeds and code give a byte-identical file.
 
+use crate::check::Verdict;
 use crate::metrics::{percentiles, Percentiles, STAGES};
-use crate::verdict::SeedOutcome;
+use crate::run::outcome::{FindingKind, SeedOutcome};
+use crate::scenario::Scenario;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub mod compare;
+pub mod judge;
 pub mod plot;
+pub mod print;
 pub mod regress;
 
 /// One expectation of the scenario, checked across all seeds.
@@ -40,12 +45,37 @@ pub struct RunReport {
     /// With a topic spread over more than one group: what its writers saw (`metrics` doc).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<TopicSummary>,
-    pub findings_by_kind: BTreeMap<String, u32>,
+    pub findings_by_kind: BTreeMap<FindingKind, u32>,
     pub expectations: Vec<ExpectationCheck>,
     pub per_seed: Vec<SeedOutcome>,
 }
 
 impl RunReport {
+    /// The report of a run of `seeds`, their outcomes summarised and judged against the
+    /// scenario's expectations (`judge`).
+    pub fn new(scenario: &Scenario, seeds: &[u64], outcomes: Vec<SeedOutcome>) -> RunReport {
+        let mut report = RunReport {
+            scenario: scenario.name.clone(),
+            scenario_file: scenario.file_name.clone(),
+            scenario_hash: scenario.source_hash.to_string(),
+            overrides: scenario.overrides.clone(),
+            seeds: seeds.to_vec(),
+            stages: stage_summaries(&outcomes),
+            stages_by_group: group_stage_summaries(scenario.cluster.groups, &outcomes),
+            topic: topic_summary(&outcomes),
+            findings_by_kind: findings_by_kind(&outcomes),
+            expectations: Vec::new(),
+            per_seed: outcomes,
+        };
+        report.expectations = judge::judge(scenario, &report);
+        report
+    }
+
+    /// Findings of `kind` across every seed.
+    pub fn count(&self, kind: FindingKind) -> u32 {
+        self.findings_by_kind.get(&kind).copied().unwrap_or(0)
+    }
+
     pub fn all_held(&self) -> bool {
         self.expectations.iter().all(|e| e.held)
     }
@@ -151,10 +181,10 @@ fn stage_summaries_where(
         .collect()
 }
 
-pub fn findings_by_kind(outcomes: &[SeedOutcome]) -> BTreeMap<String, u32> {
+pub fn findings_by_kind(outcomes: &[SeedOutcome]) -> BTreeMap<FindingKind, u32> {
     let mut counts = BTreeMap::new();
     for finding in outcomes.iter().flat_map(|o| o.findings.iter()) {
-        *counts.entry(finding.kind().to_string()).or_insert(0) += 1;
+        *counts.entry(finding.kind()).or_insert(0) += 1;
     }
     counts
 }
@@ -214,21 +244,6 @@ pub fn group_stages_table(report: &RunReport) -> Option<Table> {
         }
     }
     Some(table)
-}
-
-/// `expect.topic_unavailable_p99_max`: held when the topic level was measured and its p99 is
-/// within `bound`.
-pub fn topic_expectation(report: &RunReport, bound: crate::scenario::Millis) -> ExpectationCheck {
-    let p99 = report.topic.as_ref().and_then(|t| t.unavailable.p99_us);
-    ExpectationCheck {
-        name: "topic unavailable p99".into(),
-        bound: format!("<= {bound}"),
-        actual: match &report.topic {
-            Some(_) => format!("{} ms", ms(p99)),
-            None => "not measured (no topic spans more than one group)".into(),
-        },
-        held: p99.is_some_and(|p99| p99 <= bound.as_ms() * 1_000),
-    }
 }
 
 /// The per-group and topic-level tables, when the run has them (more than one group).
@@ -295,7 +310,7 @@ pub fn worst_seeds_table(report: &RunReport, count: usize) -> Table {
                 "{}/{}/{}",
                 outcome.ops.sent_ok, outcome.ops.failed, outcome.ops.unknown
             ),
-            outcome.check.verdict.clone(),
+            outcome.check.verdict_name().to_string(),
             outcome.trace_hash.clone(),
         ]);
     }
@@ -314,11 +329,11 @@ pub fn failing_seeds_table(report: &RunReport, replay: impl Fn(u64) -> String) -
     let mut table = new_table(vec!["seed", "findings", "replay"]);
     for outcome in failing {
         let mut kinds: BTreeMap<&str, u32> = BTreeMap::new();
-        if outcome.check.verdict == "unknown" {
+        if outcome.check.verdict == Some(Verdict::Unknown) {
             kinds.insert("linearizability unknown", 1);
         }
         for finding in &outcome.findings {
-            *kinds.entry(finding.kind()).or_insert(0) += 1;
+            *kinds.entry(finding.kind().as_str()).or_insert(0) += 1;
         }
         let first = outcome
             .findings

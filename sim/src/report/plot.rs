@@ -11,6 +11,7 @@
 use crate::history::{OpInput, OpOutcome};
 use crate::metrics::FailoverTimeline;
 use crate::report::RunReport;
+use crate::run::outcome::SeedOutcome;
 use crate::run::SeedRun;
 use crate::scenario::{Fault, TimedFault};
 use crate::world::observe::ObservedKind;
@@ -222,24 +223,23 @@ pub fn lane_label(spec: &WorldSpec, node: u32) -> String {
     }
 }
 
-/// One seed's timeline: replica lanes over client sends.
-pub fn timeline_svg(spec: &WorldSpec, run: &SeedRun, title: &str) -> Result<String, PlotError> {
+/// One seed's timeline: replica lanes over client sends, with the outcome's failovers (and
+/// cuts that healed) marked where their client stage ended.
+pub fn timeline_svg(
+    spec: &WorldSpec,
+    run: &SeedRun,
+    outcome: &SeedOutcome,
+    title: &str,
+) -> Result<String, PlotError> {
     let end_us = run.end_us.max(spec.duration_us).max(1);
     let replica_count = spec.replica_count();
     let segments = lane_segments(run, replica_count, end_us);
     let windows = fault_windows(&spec.faults, spec.duration_us);
-    let failovers = crate::metrics::failover_timelines(
-        &run.failover_faults,
-        &run.observations,
-        &run.history,
-        spec.replicas,
-        |queue: &str| {
-            queue
-                .strip_prefix('g')
-                .and_then(|rest| rest.split('/').next())
-                .and_then(|g| g.parse().ok())
-        },
-    );
+    let failovers: Vec<&FailoverTimeline> = outcome
+        .failovers
+        .iter()
+        .chain(&outcome.cuts_healed)
+        .collect();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, TIMELINE_SIZE_PX).into_drawing_area();
@@ -308,7 +308,7 @@ fn draw_lanes(
     spec: &WorldSpec,
     segments: &[LaneSegment],
     windows: &[FaultWindow],
-    failovers: &[FailoverTimeline],
+    failovers: &[&FailoverTimeline],
     end_us: u64,
 ) -> Result<(), PlotError> {
     let replica_count = spec.replica_count();

@@ -19,6 +19,16 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+/// A report's finding counts keyed by the kinds' text, as baseline files hold them (a
+/// baseline may name kinds this build no longer has).
+fn findings_by_text(report: &RunReport) -> BTreeMap<String, u32> {
+    report
+        .findings_by_kind
+        .iter()
+        .map(|(kind, n)| (kind.as_str().to_string(), *n))
+        .collect()
+}
+
 /// What a baseline file holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Baseline {
@@ -40,7 +50,7 @@ impl Baseline {
             overrides: report.overrides.clone(),
             seeds: report.seeds.clone(),
             stages: report.stages.clone(),
-            findings_by_kind: report.findings_by_kind.clone(),
+            findings_by_kind: findings_by_text(report),
         }
     }
 
@@ -290,10 +300,11 @@ pub fn compare(baseline: &Baseline, now: &RunReport, tolerance: Tolerance) -> Co
             ));
         }
     }
+    let now_findings = findings_by_text(now);
     let kinds: BTreeSet<&String> = baseline
         .findings_by_kind
         .keys()
-        .chain(now.findings_by_kind.keys())
+        .chain(now_findings.keys())
         .collect();
     let count =
         |map: &BTreeMap<String, u32>, kind: &str| u64::from(map.get(kind).copied().unwrap_or(0));
@@ -301,7 +312,7 @@ pub fn compare(baseline: &Baseline, now: &RunReport, tolerance: Tolerance) -> Co
         rows.push(count_row(
             format!("findings: {kind}"),
             count(&baseline.findings_by_kind, kind),
-            count(&now.findings_by_kind, kind),
+            count(&now_findings, kind),
         ));
     }
     if kinds.is_empty() {

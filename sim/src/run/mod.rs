@@ -1,6 +1,9 @@
-//! One run of a scenario: the translation from a validated scenario to what a run needs
-//! (`spec`), one seed played from start to settled (`seed`), many seeds on threads (`seeds`).
+//! One run of a scenario: one seed played from start to settled (`seed`), many seeds on
+//! threads (`seeds`), and each seed's evaluation, `SeedRun -> evaluate -> SeedOutcome`
+//! (`evaluate`, `outcome`; the report layer judges the outcomes against the expectations).
 
+pub mod evaluate;
+pub mod outcome;
 pub mod seed;
 pub mod seeds;
 mod settle;

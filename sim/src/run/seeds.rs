@@ -3,7 +3,8 @@
 
 use super::seed::{run_seed, SeedRun};
 use crate::history::Operation;
-use crate::verdict::{self, SeedOutcome};
+use crate::run::evaluate;
+use crate::run::outcome::SeedOutcome;
 use crate::world::WorldSpec;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,7 +27,7 @@ pub fn run_one_keeping_history(
         .spawn(move || {
             let run = || {
                 let run = run_seed(spec.clone(), seed);
-                (verdict::evaluate(&spec, &run), Some(run.history))
+                (evaluate::evaluate(&spec, &run), Some(run.history))
             };
             match trace {
                 Some(dispatch) => tracing::dispatcher::with_default(&dispatch, run),
@@ -110,7 +111,7 @@ pub fn run_one_full(spec: Arc<WorldSpec>, seed: u64) -> Result<(SeedOutcome, See
         .name(format!("seed-{seed}"))
         .spawn(move || {
             let run = run_seed(spec.clone(), seed);
-            (verdict::evaluate(&spec, &run), run)
+            (evaluate::evaluate(&spec, &run), run)
         })
         .expect("invariant: the OS can start a thread per seed");
     thread

@@ -72,14 +72,14 @@ pub fn leader_at(
 
 /// Runs one seed of a scenario text (file name `test.ron`); panics, failing the test, if the
 /// seed panicked.
-pub fn run_text(text: &str, seed: u64) -> (sim::verdict::SeedOutcome, sim::run::SeedRun) {
+pub fn run_text(text: &str, seed: u64) -> (sim::run::outcome::SeedOutcome, sim::run::SeedRun) {
     let scenario = sim::scenario::Scenario::parse(text, "test.ron").expect("valid test scenario");
     let spec = std::sync::Arc::new(sim::world::WorldSpec::from_scenario(&scenario));
     sim::run::seeds::run_one_full(spec, seed).expect("the seed runs without panicking")
 }
 
 /// The seed has no finding of any kind.
-pub fn assert_clean(outcome: &sim::verdict::SeedOutcome) {
+pub fn assert_clean(outcome: &sim::run::outcome::SeedOutcome) {
     assert!(
         outcome.findings.is_empty(),
         "seed {}: {:?}",

@@ -1,0 +1,91 @@
+//! `sim run SCENARIO [--seeds N | --seed S] [--variant V] [--plot worst|SEED]`: runs the seeds
+//! of a scenario (each variant, side by side), prints the failover and findings tables and
+//! writes the report. Exit 0: every expectation held; 1: some did not; 2: bad input.
+
+use crate::commands::common::{
+    load_scenario, plot_run, replay_command, run_report, seeds_of, select_variants, write_reports,
+    PlotChoice, SeedOptions,
+};
+use crate::report::compare::{compare_table, CompareRow};
+use crate::report::print::print_report;
+use crate::report::RunReport;
+use crate::scenario::Scenario;
+use crate::world::WorldSpec;
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+#[command(
+    mut_arg("seeds", |a| a.conflicts_with("seed").display_order(0)),
+    mut_arg("jobs", |a| a.display_order(2)),
+    mut_arg("overrides", |a| a.display_order(4)),
+    mut_arg("quiet", |a| a.display_order(5))
+)]
+pub struct RunArgs {
+    /// The scenario file (RON).
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub options: SeedOptions,
+    /// Run only this seed.
+    #[arg(long, display_order = 1)]
+    pub seed: Option<u64>,
+    /// Where report files go.
+    #[arg(long, default_value = "reports", display_order = 3)]
+    pub out: PathBuf,
+    /// Draw a seed's timeline (`worst`: the slowest client failover, or a seed number) and the
+    /// client failover histogram as SVGs under the report folder.
+    #[arg(long, value_name = "worst|SEED", display_order = 6)]
+    pub plot: Option<PlotChoice>,
+    /// Run only this variant of a scenario with `variants` (default: all, side by side).
+    #[arg(long, display_order = 7)]
+    pub variant: Option<String>,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let base = load_scenario(&args.scenario, &args.options.overrides)?;
+    let scenarios = select_variants(&base, args.variant.as_deref())?;
+    let mut rows = Vec::new();
+    let mut all_held = true;
+    for scenario in &scenarios {
+        let report = run_one_scenario(&args, scenario)?;
+        all_held &= report.all_held();
+        rows.push(CompareRow::from_report(scenario, &report));
+    }
+    if scenarios.len() > 1 {
+        println!("\nVariants of {}, side by side:", base.file_name);
+        println!("{}", compare_table(&rows));
+    }
+    Ok(if all_held {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_one_scenario(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<RunReport> {
+    WorldSpec::check_supported(scenario)?;
+    let seeds = seeds_of(scenario, args.options.seeds, args.seed);
+    let jobs = args.options.jobs();
+    let started = std::time::Instant::now();
+    let report = run_report(scenario, &seeds, jobs, !args.options.quiet);
+    let wall = started.elapsed();
+    print_report(scenario, &report, |seed| replay_command(scenario, seed));
+    let mut paths = write_reports(&report, &args.out)?;
+    if let Some(choice) = args.plot {
+        paths.extend(plot_run(scenario, &report, choice, &args.out)?);
+    }
+    let seeds_per_minute = seeds.len() as f64 / wall.as_secs_f64().max(1e-9) * 60.0;
+    println!(
+        "{} seeds in {:.1} s wall ({:.0} seeds/min, {jobs} jobs). Report: {}",
+        seeds.len(),
+        wall.as_secs_f64(),
+        seeds_per_minute,
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(report)
+}

@@ -1,0 +1,383 @@
+//! What a report keeps of one seed: its `SeedOutcome`, the `Finding`s it showed (each of a
+//! typed `FindingKind`), its operation counts and its check summary. Holds no wall-clock data.
+
+use crate::check::oracles::SafetyViolation;
+use crate::check::Verdict;
+use crate::metrics::FailoverTimeline;
+use crate::world::observe::{InvariantViolation, LostWrites};
+use broker_core::NodeId;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cmp::Ordering;
+use std::fmt;
+
+/// Something wrong that a seed showed. Safety findings first, then liveness.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Finding {
+    /// A node panicked (an assertion in the core or the adapter): the run stopped there.
+    Panic { message: String },
+    /// A Raft invariant across nodes broke (see `world::observe`).
+    RaftInvariant {
+        at_us: u64,
+        violation: InvariantViolation,
+    },
+    /// A restarting replica could not rebuild itself from its disk.
+    RecoveryFailed {
+        at_us: u64,
+        node: NodeId,
+        error: String,
+    },
+    /// A safety oracle over the history and the final logs (`check::oracles`,
+    /// `check::losses`): lost acknowledged send, offset conflict, duplicate, consumption skip
+    /// or regression, read of an unacknowledged send, failed send applied, unsent entry,
+    /// replica divergence, acknowledged send never consumed, and the consequences of a loss.
+    Safety { kind: FindingKind, detail: String },
+    /// A queue's history is not linearizable against the log model; `window` is the shortest
+    /// failing window the checker found, as text.
+    NotLinearizable { queue: String, window: String },
+    /// Liveness: the group had no single caught-up leader within `settle_max` of healing.
+    NotSettled { group: u32 },
+}
+
+impl Finding {
+    pub fn is_safety(&self) -> bool {
+        !matches!(self, Finding::NotSettled { .. })
+    }
+
+    pub fn kind(&self) -> FindingKind {
+        match self {
+            Finding::Panic { .. } => FindingKind::Panic,
+            Finding::RaftInvariant { .. } => FindingKind::RaftInvariant,
+            Finding::RecoveryFailed { .. } => FindingKind::RecoveryFailed,
+            Finding::Safety { kind, .. } => *kind,
+            Finding::NotLinearizable { .. } => FindingKind::NotLinearizable,
+            Finding::NotSettled { .. } => FindingKind::NotSettled,
+        }
+    }
+}
+
+/// The kind of a finding. Its text (`lost_acked`, `duplicate`...) is what reports, baselines
+/// and tables show; kinds order by that text, so maps keyed by kind keep the files' order,
+/// and debug-print as it (quoted), as the findings table's `first:` line always showed them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FindingKind {
+    Panic,
+    RaftInvariant,
+    RecoveryFailed,
+    NotLinearizable,
+    NotSettled,
+    /// An acknowledged send missing from the final log (`SafetyViolation::LostAcknowledgedSend`).
+    LostAcked,
+    OffsetConflict,
+    Duplicate,
+    ConsumptionSkip,
+    ConsumptionBackwards,
+    ReadOfUnacknowledged,
+    FailedSendApplied,
+    UnsentEntry,
+    ReplicaDivergence,
+    /// An offset conflict that follows from a lost acknowledged send: the lost message's queue
+    /// offset was given to a later send (a master–slave master that lost its unflushed tail
+    /// reuses those offsets), seen by its acknowledgement or by a consumer that pulled it.
+    LostAckedOffsetReused,
+    /// A consumption skip over offsets where acknowledged sends were lost: the consumer had
+    /// read past them before the master restarted shorter.
+    LostAckedConsumerSkip,
+    /// An acknowledged send that no consumer received by the end of the run (the consumers
+    /// read on until every queue was drained, within the settle bound).
+    AckedNotConsumed,
+}
+
+impl FindingKind {
+    pub const ALL: [FindingKind; 17] = [
+        FindingKind::Panic,
+        FindingKind::RaftInvariant,
+        FindingKind::RecoveryFailed,
+        FindingKind::NotLinearizable,
+        FindingKind::NotSettled,
+        FindingKind::LostAcked,
+        FindingKind::OffsetConflict,
+        FindingKind::Duplicate,
+        FindingKind::ConsumptionSkip,
+        FindingKind::ConsumptionBackwards,
+        FindingKind::ReadOfUnacknowledged,
+        FindingKind::FailedSendApplied,
+        FindingKind::UnsentEntry,
+        FindingKind::ReplicaDivergence,
+        FindingKind::LostAckedOffsetReused,
+        FindingKind::LostAckedConsumerSkip,
+        FindingKind::AckedNotConsumed,
+    ];
+
+    /// The kind's text in reports, baselines and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Panic => "panic",
+            FindingKind::RaftInvariant => "raft_invariant",
+            FindingKind::RecoveryFailed => "recovery_failed",
+            FindingKind::NotLinearizable => "not_linearizable",
+            FindingKind::NotSettled => "not_settled",
+            FindingKind::LostAcked => "lost_acked",
+            FindingKind::OffsetConflict => "offset_conflict",
+            FindingKind::Duplicate => "duplicate",
+            FindingKind::ConsumptionSkip => "consumption_skip",
+            FindingKind::ConsumptionBackwards => "consumption_backwards",
+            FindingKind::ReadOfUnacknowledged => "read_of_unacknowledged",
+            FindingKind::FailedSendApplied => "failed_send_applied",
+            FindingKind::UnsentEntry => "unsent_entry",
+            FindingKind::ReplicaDivergence => "replica_divergence",
+            FindingKind::LostAckedOffsetReused => "lost_acked_offset_reused",
+            FindingKind::LostAckedConsumerSkip => "lost_acked_consumer_skip",
+            FindingKind::AckedNotConsumed => "acked_not_consumed",
+        }
+    }
+
+    /// Kinds that only follow from a lost acknowledged send: counted and explained with the
+    /// loss, not apart.
+    pub fn is_consequence_of_loss(self) -> bool {
+        matches!(
+            self,
+            FindingKind::LostAckedOffsetReused | FindingKind::LostAckedConsumerSkip
+        )
+    }
+
+    /// The kind of a safety oracle's violation taken on its own (not as a loss's consequence).
+    pub fn of_violation(violation: &SafetyViolation) -> FindingKind {
+        match violation {
+            SafetyViolation::LostAcknowledgedSend { .. } => FindingKind::LostAcked,
+            SafetyViolation::OffsetConflict { .. } => FindingKind::OffsetConflict,
+            SafetyViolation::Duplicate { .. } => FindingKind::Duplicate,
+            SafetyViolation::ConsumptionSkip { .. } => FindingKind::ConsumptionSkip,
+            SafetyViolation::ConsumptionBackwards { .. } => FindingKind::ConsumptionBackwards,
+            SafetyViolation::ReadOfUnacknowledged { .. } => FindingKind::ReadOfUnacknowledged,
+            SafetyViolation::FailedSendApplied { .. } => FindingKind::FailedSendApplied,
+            SafetyViolation::UnsentEntryInLog { .. } => FindingKind::UnsentEntry,
+            SafetyViolation::ReplicaDivergence { .. } => FindingKind::ReplicaDivergence,
+        }
+    }
+}
+
+impl fmt::Debug for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A finding kind's text that names no kind.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a finding kind")]
+pub struct UnknownFindingKind(pub String);
+
+impl std::str::FromStr for FindingKind {
+    type Err = UnknownFindingKind;
+    fn from_str(text: &str) -> Result<FindingKind, UnknownFindingKind> {
+        FindingKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| UnknownFindingKind(text.to_string()))
+    }
+}
+
+impl Ord for FindingKind {
+    fn cmp(&self, other: &FindingKind) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for FindingKind {
+    fn partial_cmp(&self, other: &FindingKind) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Serialize for FindingKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FindingKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<FindingKind, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpCounts {
+    /// Sends only: acknowledged, definitely failed, unknown.
+    pub sent_ok: u32,
+    pub failed: u32,
+    pub unknown: u32,
+    /// Pulls that returned messages (or nothing), failed, or got no answer.
+    #[serde(default)]
+    pub pulls_ok: u32,
+    #[serde(default)]
+    pub pulls_failed: u32,
+    #[serde(default)]
+    pub pulls_unknown: u32,
+    /// Distinct message bodies consumers received.
+    #[serde(default)]
+    pub delivered: u32,
+}
+
+/// Everything a report keeps of one seed. Holds no wall-clock data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedOutcome {
+    pub seed: u64,
+    pub trace_hash: String,
+    pub end_us: u64,
+    pub ops: OpCounts,
+    pub failovers: Vec<FailoverTimeline>,
+    /// Faults that cut a leader off from its majority but healed before any replica replaced
+    /// it (`FailoverFault::healed_us`): not failovers; their client stage is the cut's cost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cuts_healed: Vec<FailoverTimeline>,
+    pub settle_us: Vec<Option<u64>>,
+    pub check: CheckSummary,
+    pub findings: Vec<Finding>,
+    /// Master–slave: masters that restarted with fewer entries than they had acknowledged:
+    /// the explanation of this seed's lost acknowledged sends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_writes: Vec<LostWrites>,
+    /// The faults a `Random` swarm drew for this seed (`nemesis::swarm`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub swarm: Vec<crate::nemesis::swarm::SwarmDraw>,
+    /// A self-contained HTML timeline of the first non-linearizable queue, if any.
+    #[serde(skip)]
+    pub html: Option<String>,
+}
+
+/// The linearizability verdict of one seed, with deterministic figures only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSummary {
+    /// The checker's verdict over every queue; None when the seed panicked before its check.
+    /// Written "linearizable", "not_linearizable", "unknown" (the step budget ran out) or "".
+    #[serde(with = "verdict_text")]
+    pub verdict: Option<Verdict>,
+    pub queues: u32,
+    pub ops: u64,
+    pub steps: u64,
+    /// Unknown sends resolved by the final logs: landed / never happened / left unknown.
+    pub settled_landed: u32,
+    pub settled_never_happened: u32,
+    pub left_unknown: u32,
+}
+
+impl CheckSummary {
+    /// The verdict's text in reports and tables.
+    pub fn verdict_name(&self) -> &'static str {
+        verdict_text::name(self.verdict)
+    }
+}
+
+/// `CheckSummary::verdict` as the text reports have always held.
+mod verdict_text {
+    use crate::check::Verdict;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const NAMES: [(Option<Verdict>, &str); 4] = [
+        (Some(Verdict::Linearizable), "linearizable"),
+        (Some(Verdict::NotLinearizable), "not_linearizable"),
+        (Some(Verdict::Unknown), "unknown"),
+        (None, ""),
+    ];
+
+    pub fn name(verdict: Option<Verdict>) -> &'static str {
+        NAMES
+            .iter()
+            .find(|(v, _)| *v == verdict)
+            .map(|(_, name)| *name)
+            .expect("invariant: NAMES lists every verdict and None")
+    }
+
+    pub fn serialize<S: Serializer>(
+        verdict: &Option<Verdict>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(name(*verdict))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Verdict>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        NAMES
+            .iter()
+            .find(|(_, name)| *name == text)
+            .map(|(verdict, _)| *verdict)
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a check verdict")))
+    }
+}
+
+impl SeedOutcome {
+    pub fn panicked(seed: u64, message: String) -> SeedOutcome {
+        SeedOutcome {
+            seed,
+            trace_hash: String::from("-"),
+            end_us: 0,
+            ops: OpCounts::default(),
+            failovers: Vec::new(),
+            cuts_healed: Vec::new(),
+            settle_us: Vec::new(),
+            check: CheckSummary::default(),
+            findings: vec![Finding::Panic { message }],
+            lost_writes: Vec::new(),
+            swarm: Vec::new(),
+            html: None,
+        }
+    }
+
+    /// The worst client-stage failover of this seed.
+    pub fn worst_client_us(&self) -> Option<u64> {
+        self.failovers.iter().filter_map(|f| f.client_us).max()
+    }
+
+    /// How many of this seed's findings are of `kind`.
+    pub fn count(&self, kind: FindingKind) -> usize {
+        self.findings.iter().filter(|f| f.kind() == kind).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Why: reports and baselines key findings by their text and a BTreeMap keyed by kind must
+    // keep the files' order, so kinds must order exactly as their texts do and read back.
+    #[test]
+    fn kinds_order_and_read_back_as_their_text() {
+        let mut by_kind = FindingKind::ALL.to_vec();
+        by_kind.sort();
+        let mut by_text: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+        by_text.sort_unstable();
+        let sorted_kinds: Vec<&str> = by_kind.iter().map(|k| k.as_str()).collect();
+        assert_eq!(sorted_kinds, by_text);
+        for kind in FindingKind::ALL {
+            assert_eq!(kind.as_str().parse::<FindingKind>(), Ok(kind));
+        }
+        assert!("lost".parse::<FindingKind>().is_err());
+        let ron_text = ron::to_string(&FindingKind::LostAcked).expect("serialises");
+        assert_eq!(ron_text, "\"lost_acked\"");
+    }
+
+    // Why: a panicked seed has no verdict and its report has always said "" for it.
+    #[test]
+    fn verdicts_serialise_as_their_old_text() {
+        let summary = |verdict| CheckSummary {
+            verdict,
+            ..CheckSummary::default()
+        };
+        let json = |s: &CheckSummary| serde_json::to_string(s).expect("serialises");
+        assert!(json(&summary(None)).contains("\"verdict\":\"\""));
+        let not = summary(Some(Verdict::NotLinearizable));
+        assert!(json(&not).contains("\"verdict\":\"not_linearizable\""));
+        let back: CheckSummary = serde_json::from_str(&json(&not)).expect("reads back");
+        assert_eq!(back, not);
+    }
+}
