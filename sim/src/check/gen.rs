@@ -289,18 +289,7 @@ pub fn register_history(options: &GenOptions) -> GeneratedOps<RegisterInput, Reg
             }
             (input, output)
         };
-        ops.push(Op {
-            index: ops.len(),
-            client: slot.client,
-            call_us: slot.call_us,
-            return_us: if slot.unknown {
-                NEVER_RETURNED_US
-            } else {
-                slot.return_us
-            },
-            input,
-            output: (!slot.unknown).then_some(output),
-        });
+        ops.push(slot_op(&slot, ops.len(), input, output));
     }
     let planted = options.plant.map(|plant| {
         let stale = (plant == Plant::Stale)
@@ -383,18 +372,7 @@ pub fn kv_history(options: &GenOptions) -> GeneratedOps<KvInput, KvOutput> {
             };
             (input, KvOutput::Done)
         };
-        ops.push(Op {
-            index: ops.len(),
-            client: slot.client,
-            call_us: slot.call_us,
-            return_us: if slot.unknown {
-                NEVER_RETURNED_US
-            } else {
-                slot.return_us
-            },
-            input,
-            output: (!slot.unknown).then_some(output),
-        });
+        ops.push(slot_op(&slot, ops.len(), input, output));
     }
     let planted = options.plant.map(|_| {
         let gets: Vec<usize> = (0..ops.len())
@@ -452,18 +430,7 @@ pub fn register_history_values(
                 RegisterOutput::Cas { ok: holds },
             )
         };
-        ops.push(Op {
-            index: ops.len(),
-            client: slot.client,
-            call_us: slot.call_us,
-            return_us: if slot.unknown {
-                NEVER_RETURNED_US
-            } else {
-                slot.return_us
-            },
-            input,
-            output: (!slot.unknown).then_some(output),
-        });
+        ops.push(slot_op(&slot, ops.len(), input, output));
     }
     // Back in call order, as a recorded history would be.
     ops.sort_by_key(|op| (op.call_us, op.client));
@@ -553,4 +520,20 @@ fn plant_stale_repeated(
         }
     }
     None
+}
+
+/// The operation a slot becomes: an unknown slot never returns and has no output.
+fn slot_op<I, O>(slot: &Slot, index: usize, input: I, output: O) -> Op<I, O> {
+    Op {
+        index,
+        client: slot.client,
+        call_us: slot.call_us,
+        return_us: if slot.unknown {
+            NEVER_RETURNED_US
+        } else {
+            slot.return_us
+        },
+        input,
+        output: (!slot.unknown).then_some(output),
+    }
 }
