@@ -6,8 +6,8 @@ use sim::check::Verdict;
 use sim::history::{OpInput, OpOutcome};
 use sim::run::evaluate::{evaluate, queue_contents};
 use sim::run::run_seed;
+use sim::run::RunSpec;
 use sim::scenario::Scenario;
-use sim::world::WorldSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,7 +39,7 @@ Scenario(
 #[test]
 fn consumers_receive_every_acknowledged_message_in_queue_order() {
     let scenario = Scenario::parse(SCENARIO, "consumers_leader_crash.ron").expect("valid");
-    let spec = Arc::new(WorldSpec::from_scenario(&scenario));
+    let spec = Arc::new(RunSpec::from_scenario(&scenario));
     for seed in [1u64, 2] {
         let spec_for_seed = spec.clone();
         let run = std::thread::spawn(move || run_seed(spec_for_seed, seed))

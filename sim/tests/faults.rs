@@ -9,11 +9,11 @@ use broker_core::{raft, LogIndex, NodeId, Term};
 use madsim::net::Endpoint;
 use sim::nemesis::swarm;
 use sim::run::run_seed;
+use sim::run::RunSpec;
 use sim::scenario::Scenario;
 use sim::world::disk::Disk;
 use sim::world::network::{send_planned, LinkFaults};
 use sim::world::wire::{Wire, TAG};
-use sim::world::WorldSpec;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -208,20 +208,27 @@ const SWARM: &str = r#"Scenario(
 // The swarm schedule depends on the run seed alone: not on the workload.
 #[test]
 fn swarm_schedule_is_seeded_and_ignores_the_workload() {
-    let spec = WorldSpec::from_scenario(&load(SWARM));
-    let busier = WorldSpec::from_scenario(&load(&SWARM.replace(
+    let spec = RunSpec::from_scenario(&load(SWARM));
+    let busier = RunSpec::from_scenario(&load(&SWARM.replace(
         "producers: 1, send_rate: 10",
         "producers: 8, send_rate: 500",
     )));
-    let one = swarm::Timeline::new(&spec, 42).drawn;
+    let one = swarm::Timeline::new(&spec.world, &spec.faults, 42).drawn;
     assert!(one.len() >= 10, "a draw every 1–5 s over 55 s");
-    assert_eq!(one, swarm::Timeline::new(&busier, 42).drawn);
-    assert_ne!(one, swarm::Timeline::new(&spec, 43).drawn);
+    assert_eq!(
+        one,
+        swarm::Timeline::new(&busier.world, &busier.faults, 42).drawn
+    );
+    assert_ne!(
+        one,
+        swarm::Timeline::new(&spec.world, &spec.faults, 43).drawn
+    );
     for drawn in &one {
-        assert!(drawn.at_us >= 5_000_000 && drawn.at_us < 60_000_000);
-        assert!((1_000_000..=3_000_000).contains(&drawn.for_us));
+        let (at_us, for_us) = (drawn.at.as_us(), drawn.length.as_us());
+        assert!((5_000_000..60_000_000).contains(&at_us));
+        assert!((1_000_000..=3_000_000).contains(&for_us));
         let nodes = [NodeId(1)];
-        let undo = swarm::undo(&spec, &drawn.fault, &nodes);
+        let undo = swarm::undo(&spec.world, &drawn.fault, &nodes);
         assert!(!undo.is_empty(), "{:?} is undone", drawn.fault);
     }
 }
@@ -250,7 +257,7 @@ fn short_run(faults: &str, seed: u64) -> sim::run::SeedRun {
     faults: [{faults}],
 )"#
     );
-    run_seed(Arc::new(WorldSpec::from_scenario(&load(&text))), seed)
+    run_seed(Arc::new(RunSpec::from_scenario(&load(&text))), seed)
 }
 
 // OneWay into the leader: it can still send (no election while its heartbeats arrive) but

@@ -11,12 +11,12 @@ use common::{assert_clean, leader_at, run_text};
 use sim::history::{OpInput, OpOutcome, Operation};
 use sim::run::outcome::SeedOutcome;
 use sim::run::seeds::run_one;
+use sim::run::RunSpec;
 use sim::run::SeedRun;
 use sim::scenario::{Scenario, ScenarioError};
 use sim::workload::{message_of_body, route_poll_phase_us};
 use sim::world::nameserver::{RefreshReason, RouteFetch};
 use sim::world::observe::ObservedKind;
-use sim::world::WorldSpec;
 use std::sync::Arc;
 
 /// One simulated second, in µs.
@@ -336,7 +336,7 @@ fn a_routed_seed_run_twice_is_identical() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios/route_refresh_slow.ron");
     let scenario = Scenario::load(&path).expect("route_refresh_slow is valid");
-    let spec = Arc::new(WorldSpec::from_scenario(&scenario));
+    let spec = Arc::new(RunSpec::from_scenario(&scenario));
     let first = run_one(spec.clone(), 3, None);
     assert_eq!(first, run_one(spec, 3, None));
 }

@@ -4,8 +4,8 @@
 
 use sim::commands::common::run_report;
 use sim::run::seeds::run_one;
+use sim::run::RunSpec;
 use sim::scenario::Scenario;
-use sim::world::WorldSpec;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -74,7 +74,7 @@ fn every_stock_scenario_runs_safely_and_settles() {
 fn a_seed_run_twice_is_identical() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/leader_crash.ron");
     let scenario = Scenario::load(&path).expect("leader_crash is valid");
-    let spec = Arc::new(WorldSpec::from_scenario(&scenario));
+    let spec = Arc::new(RunSpec::from_scenario(&scenario));
     let first = run_one(spec.clone(), 7, None);
     let second = run_one(spec, 7, None);
     assert_eq!(first, second);

@@ -5,8 +5,8 @@
 use crate::report::plot::{failover_distribution_svg, timeline_svg};
 use crate::report::{self, RunReport};
 use crate::run::seeds as runner;
+use crate::run::RunSpec;
 use crate::scenario::Scenario;
-use crate::world::WorldSpec;
 use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -50,7 +50,7 @@ pub fn load_scenario(path: &Path, overrides: &[String]) -> anyhow::Result<Scenar
             .with_context(|| format!("--set {item:?}: expected KEY=VALUE"))?;
         scenario = scenario.with_override(key, value)?;
     }
-    WorldSpec::check_supported(&scenario)?;
+    RunSpec::check_supported(&scenario)?;
     Ok(scenario)
 }
 
@@ -107,7 +107,7 @@ pub fn seeds_of(scenario: &Scenario, count: Option<u64>, single: Option<u64>) ->
 
 /// Runs the seeds and builds the report (no printing).
 pub fn run_report(scenario: &Scenario, seeds: &[u64], jobs: usize, progress: bool) -> RunReport {
-    let spec = Arc::new(WorldSpec::from_scenario(scenario));
+    let spec = Arc::new(RunSpec::from_scenario(scenario));
     let outcomes = runner::run_seeds(spec, seeds, jobs, progress);
     RunReport::new(scenario, seeds, outcomes)
 }
@@ -188,7 +188,7 @@ pub fn plot_seed(
     why: &str,
     out_dir: &Path,
 ) -> anyhow::Result<PathBuf> {
-    let spec = Arc::new(WorldSpec::from_scenario(scenario));
+    let spec = Arc::new(RunSpec::from_scenario(scenario));
     let (outcome, run) = runner::run_one_full(spec.clone(), seed)
         .map_err(|message| anyhow::anyhow!("seed {seed} panicked, nothing to plot: {message}"))?;
     let worst = outcome
@@ -220,7 +220,10 @@ pub fn plot_seed(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    write(&path, &timeline_svg(&spec, &run, &outcome, &title)?)?;
+    write(
+        &path,
+        &timeline_svg(&spec, &scenario.faults, &run, &outcome, &title)?,
+    )?;
     Ok(path)
 }
 

@@ -9,7 +9,7 @@ use crate::report::print::print_report;
 use crate::report::RunReport;
 use crate::run::outcome::SeedOutcome;
 use crate::run::seeds as runner;
-use crate::world::WorldSpec;
+use crate::run::RunSpec;
 use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -44,8 +44,8 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         chosen.len()
     );
     let scenario = chosen.remove(0);
-    WorldSpec::check_supported(&scenario)?;
-    let spec = Arc::new(WorldSpec::from_scenario(&scenario));
+    RunSpec::check_supported(&scenario)?;
+    let spec = Arc::new(RunSpec::from_scenario(&scenario));
     let (first, first_trace, history) = traced_run(spec.clone(), args.seed);
     let (second, second_trace, _) = traced_run(spec, args.seed);
     let trace_path = args.trace.unwrap_or_else(|| {
@@ -107,7 +107,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs one seed with a debug-level trace stamped with simulated time.
-fn traced_run(spec: Arc<WorldSpec>, seed: u64) -> (SeedOutcome, Vec<u8>, Option<Vec<Operation>>) {
+fn traced_run(spec: Arc<RunSpec>, seed: u64) -> (SeedOutcome, Vec<u8>, Option<Vec<Operation>>) {
     let buffer = TraceBuffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()

@@ -9,8 +9,8 @@ use crate::commands::common::{
 use crate::report::compare::{compare_table, CompareRow};
 use crate::report::print::print_report;
 use crate::report::RunReport;
+use crate::run::RunSpec;
 use crate::scenario::Scenario;
-use crate::world::WorldSpec;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,7 +64,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_one_scenario(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<RunReport> {
-    WorldSpec::check_supported(scenario)?;
+    RunSpec::check_supported(scenario)?;
     let seeds = seeds_of(scenario, args.options.seeds, args.seed);
     let jobs = args.options.jobs();
     let started = std::time::Instant::now();

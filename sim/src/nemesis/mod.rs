@@ -16,12 +16,13 @@
 //! Around every fault it has the world snapshot its leaders (`World::snapshot_leaders`), from
 //! which `metrics` finds the faults that took a group's leader out of its majority.
 
+pub mod plan;
 pub mod swarm;
 
-use crate::scenario::{Fault, Target};
 use crate::world::observe::LeaderMark;
 use crate::world::{mix_seed, AdminCommand, ClockChange, DiskFate, World};
 use broker_core::NodeId;
+pub use plan::{Fault, FaultKind, FaultPlan, Planned, Swarm, Target};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -63,7 +64,7 @@ impl Nemesis {
             .snapshot_leaders(LeaderMark::BeforeFault { fault_index });
         let nodes = self.carry_out(fault);
         tracing::info!(fault_index, ?fault, ?nodes, "fault");
-        if is_clock_fault(fault) {
+        if fault.is_clock_fault() {
             // A sleeping replica planned its next wake-up by the old clock.
             for node in &nodes {
                 self.world.admin(*node, AdminCommand::Wake);
@@ -86,8 +87,7 @@ impl Nemesis {
             Fault::CrashTornTail(target) => self.for_each(target, Nemesis::crash_torn),
             Fault::Restart(target) => self.for_each(target, |n, node| n.world.restart(node)),
             Fault::Pause { target, length } => {
-                let for_us = length.as_ms() * 1_000;
-                self.for_each(target, |n, node| n.pause(node, for_us))
+                self.for_each(target, |n, node| n.pause(node, length.as_us()))
             }
             Fault::Isolate(target) => self.for_each(target, |n, node| n.world.isolate(node)),
             Fault::Partition(sides) => {
@@ -111,51 +111,38 @@ impl Nemesis {
                 Vec::new()
             }
             Fault::Latency { min, max } => {
-                self.world
-                    .set_latency(min.as_ms() * 1_000, max.as_ms() * 1_000);
+                self.world.set_latency(min.as_us(), max.as_us());
                 Vec::new()
             }
             Fault::Loss { ppm } => {
                 self.world.set_loss(*ppm);
                 Vec::new()
             }
-            Fault::ClockOffset { target, offset } => {
-                let offset_us = offset.as_ms() * 1_000;
-                self.for_each(target, |n, node| {
-                    n.world.set_clock(node, ClockChange::Offset(offset_us));
-                })
-            }
-            Fault::ClockJump { target, by } => {
-                let by_us = by.as_ms() * 1_000;
-                self.for_each(target, |n, node| {
-                    n.world.set_clock(node, ClockChange::Jump(by_us));
-                })
-            }
+            Fault::ClockOffset { target, offset_us } => self.for_each(target, |n, node| {
+                n.world.set_clock(node, ClockChange::Offset(*offset_us));
+            }),
+            Fault::ClockJump { target, by_us } => self.for_each(target, |n, node| {
+                n.world.set_clock(node, ClockChange::Jump(*by_us));
+            }),
             Fault::ClockStrobe {
                 target,
                 delta,
                 period,
                 length,
-            } => {
-                let (delta_us, period_us) = (delta.as_ms() * 1_000, period.as_ms() * 1_000);
-                let length_us = length.as_ms() * 1_000;
-                self.for_each(target, |n, node| {
-                    n.strobe(node, delta_us, period_us, length_us)
-                })
-            }
+            } => self.for_each(target, |n, node| {
+                n.strobe(node, delta.as_us(), period.as_us(), length.as_us())
+            }),
             Fault::ClockResync(target) => self.for_each(target, Nemesis::resync_clock),
             Fault::ClockDrift { target, ppm } => self.for_each(target, |n, node| {
                 n.world.set_clock(node, ClockChange::Drift(i64::from(*ppm)));
             }),
             Fault::SlowDisk { target, fsync } => {
-                let fsync_us = fsync.as_ms() * 1_000;
-                self.for_each(target, |n, node| n.world.set_fsync(node, fsync_us))
+                self.for_each(target, |n, node| n.world.set_fsync(node, fsync.as_us()))
             }
             Fault::LinkLatency { from, to, min, max } => {
-                let (min_us, max_us) = (min.as_ms() * 1_000, max.as_ms() * 1_000);
                 let world = self.world.clone();
                 self.for_each_link(from, to, |a, b| {
-                    world.set_link_latency(a, b, min_us, max_us)
+                    world.set_link_latency(a, b, min.as_us(), max.as_us())
                 })
             }
             Fault::LinkLoss { from, to, ppm } => {
@@ -165,9 +152,6 @@ impl Nemesis {
             Fault::Duplicate { ppm } => {
                 self.world.set_duplicate_ppm(*ppm);
                 Vec::new()
-            }
-            Fault::Random { .. } => {
-                unreachable!("invariant: swarm entries are expanded by nemesis::swarm::Timeline")
             }
             Fault::TransferLeader { group, to } => {
                 let Some((leader, _)) = self.world.leader_of(*group) else {
@@ -191,7 +175,7 @@ impl Nemesis {
             let node = NodeId(n);
             self.resync_clock(node);
             self.world.admin(node, AdminCommand::Wake);
-            self.world.set_fsync(node, self.world.spec.fsync_us);
+            self.world.set_fsync(node, self.world.spec.fsync.as_us());
             let (down, paused) = (self.world.is_down(node), self.world.is_paused(node));
             if paused {
                 self.world.resume(node);
@@ -310,12 +294,12 @@ impl Nemesis {
         });
     }
 
-    fn cut_both_ways(&mut self, a: u32, b: u32) {
-        self.world.cut(NodeId(a), NodeId(b));
-        self.world.cut(NodeId(b), NodeId(a));
+    fn cut_both_ways(&mut self, a: NodeId, b: NodeId) {
+        self.world.cut(a, b);
+        self.world.cut(b, a);
     }
 
-    fn partition(&mut self, sides: &[Vec<u32>]) {
+    fn partition(&mut self, sides: &[Vec<NodeId>]) {
         for (i, side) in sides.iter().enumerate() {
             for other in &sides[i + 1..] {
                 for a in side {
@@ -335,7 +319,7 @@ impl Nemesis {
         let (left, right) = (&members[..middle], &members[middle + 1..]);
         for a in left {
             for b in right {
-                self.cut_both_ways(a.0, b.0);
+                self.cut_both_ways(*a, *b);
             }
         }
         vec![members[middle]]
@@ -353,7 +337,7 @@ impl Nemesis {
             for j in i + 1..n {
                 let distance = (j - i).min(n - (j - i));
                 if distance > reach {
-                    self.cut_both_ways(ring[i].0, ring[j].0);
+                    self.cut_both_ways(ring[i], ring[j]);
                 }
             }
         }
@@ -363,7 +347,7 @@ impl Nemesis {
     fn resolve(&mut self, target: &Target) -> Vec<NodeId> {
         let spec = self.world.spec.clone();
         match target {
-            Target::Node(n) => vec![NodeId(*n)],
+            Target::Node(node) => vec![*node],
             Target::Leader { group } => self
                 .world
                 .leader_of(*group)
@@ -406,15 +390,4 @@ impl Nemesis {
                 .collect(),
         }
     }
-}
-
-fn is_clock_fault(fault: &Fault) -> bool {
-    matches!(
-        fault,
-        Fault::ClockOffset { .. }
-            | Fault::ClockDrift { .. }
-            | Fault::ClockJump { .. }
-            | Fault::ClockStrobe { .. }
-            | Fault::ClockResync(_)
-    )
 }

@@ -6,56 +6,52 @@
 //!
 //! [`Timeline`] merges the fixed faults, the drawn ones and their undos in time order.
 
-use crate::scenario::{Fault, FaultKind, Millis, MillisRange, SignedMillis, Target};
+use super::plan::{Fault, FaultKind, FaultPlan, Planned, Swarm, Target};
+use crate::ids::SimTime;
 use crate::world::{mix_seed, WorldSpec};
 use broker_core::NodeId;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// The swarm's own stream tag ("SWARM").
 const SWARM_STREAM: u64 = 0x5357_4152_4D00;
 
-/// One drawn fault: fires at `at_us`, undone `for_us` later (if still in the fault phase;
-/// the heal undoes the rest).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One drawn fault: fires `at`, undone `length` later (if still in the fault phase; the heal
+/// undoes the rest).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SwarmDraw {
-    pub at_us: u64,
+    pub at: SimTime,
     pub fault: Fault,
-    pub for_us: u64,
+    pub length: SimTime,
 }
 
-/// Draws the faults of the `Random` entry at position `entry` of the timeline.
+/// Draws the faults of the swarm at position `entry` of the plan, from `start` until `end`.
 pub fn draw(
     spec: &WorldSpec,
     seed: u64,
     entry: usize,
-    start_us: u64,
-    kinds: &[FaultKind],
-    every: MillisRange,
-    length: MillisRange,
+    start: SimTime,
+    end: SimTime,
+    swarm: &Swarm,
 ) -> Vec<SwarmDraw> {
     let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(seed, SWARM_STREAM, entry as u64));
     let mut draws = Vec::new();
-    let mut at_us = start_us;
+    let mut at = start;
     loop {
-        at_us += rng.gen_range(every.min.as_ms()..=every.max.as_ms()) * 1_000;
-        if at_us >= spec.duration_us {
+        at += SimTime::from_ms(rng.gen_range(swarm.every_ms_min..=swarm.every_ms_max));
+        if at >= end {
             return draws;
         }
-        let kind = *kinds
+        let kind = *swarm
+            .kinds
             .choose(&mut rng)
             .expect("invariant: validation requires at least one kind");
-        let for_us = rng.gen_range(length.min.as_ms()..=length.max.as_ms()) * 1_000;
-        let fault = draw_fault(spec, &mut rng, kind, for_us);
-        draws.push(SwarmDraw {
-            at_us,
-            fault,
-            for_us,
-        });
+        let length = SimTime::from_ms(rng.gen_range(swarm.length_ms_min..=swarm.length_ms_max));
+        let fault = draw_fault(spec, &mut rng, kind, length);
+        draws.push(SwarmDraw { at, fault, length });
     }
 }
 
@@ -64,40 +60,40 @@ fn draw_target(spec: &WorldSpec, rng: &mut ChaCha8Rng, group: u32) -> Target {
     if rng.gen_bool(0.5) {
         Target::Leader { group }
     } else {
-        Target::Node(group * spec.replicas + rng.gen_range(0..spec.replicas))
+        Target::Node(NodeId(
+            group * spec.replicas + rng.gen_range(0..spec.replicas),
+        ))
     }
 }
 
 fn draw_link(spec: &WorldSpec, rng: &mut ChaCha8Rng, group: u32) -> (Target, Target) {
     let mut members = spec.members(group);
     members.shuffle(rng);
-    (Target::Node(members[0].0), Target::Node(members[1].0))
+    (Target::Node(members[0]), Target::Node(members[1]))
 }
 
-fn signed(rng: &mut ChaCha8Rng, min_ms: u64, max_ms: u64) -> SignedMillis {
-    let magnitude = i64::try_from(rng.gen_range(min_ms..=max_ms))
-        .expect("invariant: drawn magnitudes are small");
-    SignedMillis(if rng.gen_bool(0.5) {
+/// A magnitude from `min..=max`, then a sign, half and half.
+fn signed(rng: &mut ChaCha8Rng, min: u64, max: u64) -> i64 {
+    let magnitude =
+        i64::try_from(rng.gen_range(min..=max)).expect("invariant: drawn magnitudes are small");
+    if rng.gen_bool(0.5) {
         magnitude
     } else {
         -magnitude
-    })
+    }
 }
 
-fn draw_fault(spec: &WorldSpec, rng: &mut ChaCha8Rng, kind: FaultKind, for_us: u64) -> Fault {
+fn draw_fault(spec: &WorldSpec, rng: &mut ChaCha8Rng, kind: FaultKind, length: SimTime) -> Fault {
     let group = rng.gen_range(0..spec.groups);
     let target = draw_target(spec, rng, group);
     match kind {
         FaultKind::Crash => Fault::Crash(target),
         FaultKind::CrashLosingUnsynced => Fault::CrashLosingUnsynced(target),
         FaultKind::CrashTornTail => Fault::CrashTornTail(target),
-        FaultKind::Pause => Fault::Pause {
-            target,
-            length: Millis(for_us / 1_000),
-        },
+        FaultKind::Pause => Fault::Pause { target, length },
         FaultKind::Isolate => Fault::Isolate(target),
         FaultKind::Partition => {
-            let mut members: Vec<u32> = spec.members(group).into_iter().map(|n| n.0).collect();
+            let mut members = spec.members(group);
             members.shuffle(rng);
             let cut = rng.gen_range(1..=members.len() / 2);
             let (left, right) = members.split_at(cut);
@@ -118,10 +114,10 @@ fn draw_fault(spec: &WorldSpec, rng: &mut ChaCha8Rng, kind: FaultKind, for_us: u
         FaultKind::Bridge => Fault::Bridge { group },
         FaultKind::MajoritiesRing => Fault::MajoritiesRing { group },
         FaultKind::Latency => {
-            let min = rng.gen_range(1..=20);
+            let min_ms = rng.gen_range(1..=20);
             Fault::Latency {
-                min: Millis(min),
-                max: Millis(min + rng.gen_range(0..=200)),
+                min: SimTime::from_ms(min_ms),
+                max: SimTime::from_ms(min_ms + rng.gen_range(0..=200)),
             }
         }
         FaultKind::Loss => Fault::Loss {
@@ -129,12 +125,12 @@ fn draw_fault(spec: &WorldSpec, rng: &mut ChaCha8Rng, kind: FaultKind, for_us: u
         },
         FaultKind::LinkLatency => {
             let (from, to) = draw_link(spec, rng, group);
-            let min = rng.gen_range(1..=500);
+            let min_ms = rng.gen_range(1..=500);
             Fault::LinkLatency {
                 from,
                 to,
-                min: Millis(min),
-                max: Millis(min + rng.gen_range(0..=2_000)),
+                min: SimTime::from_ms(min_ms),
+                max: SimTime::from_ms(min_ms + rng.gen_range(0..=2_000)),
             }
         }
         FaultKind::LinkLoss => {
@@ -150,26 +146,26 @@ fn draw_fault(spec: &WorldSpec, rng: &mut ChaCha8Rng, kind: FaultKind, for_us: u
         },
         FaultKind::ClockOffset => Fault::ClockOffset {
             target,
-            offset: signed(rng, 100, 30_000),
+            offset_us: signed(rng, 100, 30_000) * 1_000,
         },
         FaultKind::ClockDrift => Fault::ClockDrift {
             target,
-            ppm: i32::try_from(signed(rng, 1_000, 500_000).as_ms())
+            ppm: i32::try_from(signed(rng, 1_000, 500_000))
                 .expect("invariant: drawn drift fits i32"),
         },
         FaultKind::ClockJump => Fault::ClockJump {
             target,
-            by: signed(rng, 100, 30_000),
+            by_us: signed(rng, 100, 30_000) * 1_000,
         },
         FaultKind::ClockStrobe => Fault::ClockStrobe {
             target,
-            delta: Millis(rng.gen_range(100..=5_000)),
-            period: Millis(rng.gen_range(100..=2_000)),
-            length: Millis((for_us / 1_000).max(2_000)),
+            delta: SimTime::from_ms(rng.gen_range(100..=5_000)),
+            period: SimTime::from_ms(rng.gen_range(100..=2_000)),
+            length: length.max(SimTime::from_ms(2_000)),
         },
         FaultKind::SlowDisk => Fault::SlowDisk {
             target,
-            fsync: Millis(rng.gen_range(50..=2_000)),
+            fsync: SimTime::from_ms(rng.gen_range(50..=2_000)),
         },
         FaultKind::TransferLeader => Fault::TransferLeader {
             group,
@@ -181,7 +177,7 @@ fn draw_fault(spec: &WorldSpec, rng: &mut ChaCha8Rng, kind: FaultKind, for_us: u
 /// What undoes a drawn fault that resolved to `nodes`.
 pub fn undo(spec: &WorldSpec, fault: &Fault, nodes: &[NodeId]) -> Vec<Fault> {
     let each = |make: &dyn Fn(Target) -> Fault| -> Vec<Fault> {
-        nodes.iter().map(|n| make(Target::Node(n.0))).collect()
+        nodes.iter().map(|node| make(Target::Node(*node))).collect()
     };
     match fault {
         Fault::Crash(_) | Fault::CrashLosingUnsynced(_) | Fault::CrashTornTail(_) => {
@@ -195,8 +191,8 @@ pub fn undo(spec: &WorldSpec, fault: &Fault, nodes: &[NodeId]) -> Vec<Fault> {
         | Fault::LinkLatency { .. }
         | Fault::LinkLoss { .. } => vec![Fault::Heal],
         Fault::Latency { .. } => vec![Fault::Latency {
-            min: Millis(spec.latency_us_min / 1_000),
-            max: Millis(spec.latency_us_max / 1_000),
+            min: spec.latency_min,
+            max: spec.latency_max,
         }],
         Fault::Loss { .. } => vec![Fault::Loss { ppm: spec.loss_ppm }],
         Fault::Duplicate { .. } => vec![Fault::Duplicate { ppm: 0 }],
@@ -206,79 +202,73 @@ pub fn undo(spec: &WorldSpec, fault: &Fault, nodes: &[NodeId]) -> Vec<Fault> {
         | Fault::ClockStrobe { .. } => each(&Fault::ClockResync),
         Fault::SlowDisk { .. } => each(&|target| Fault::SlowDisk {
             target,
-            fsync: Millis(spec.fsync_us / 1_000),
+            fsync: spec.fsync,
         }),
         Fault::Pause { .. }
         | Fault::TransferLeader { .. }
         | Fault::Restart(_)
         | Fault::Heal
-        | Fault::ClockResync(_)
-        | Fault::Random { .. } => Vec::new(),
+        | Fault::ClockResync(_) => Vec::new(),
     }
 }
 
 /// One step of the merged timeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
-    pub at_us: u64,
+    pub at: SimTime,
     pub fault: Fault,
     /// For drawn faults: undo this long after it fires.
-    pub undo_after_us: Option<u64>,
+    pub undo_after: Option<SimTime>,
 }
 
 /// Fixed faults, drawn faults and undos, in time order (ties: in the order they were added).
 pub struct Timeline {
-    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    queue: BinaryHeap<Reverse<(SimTime, u64)>>,
     steps: Vec<Option<Step>>,
     /// Every drawn fault, for the trace and the report.
     pub drawn: Vec<SwarmDraw>,
 }
 
 impl Timeline {
-    pub fn new(spec: &WorldSpec, seed: u64) -> Timeline {
+    pub fn new(spec: &WorldSpec, plan: &FaultPlan, seed: u64) -> Timeline {
         let mut timeline = Timeline {
             queue: BinaryHeap::new(),
             steps: Vec::new(),
             drawn: Vec::new(),
         };
-        for (entry, timed) in spec.faults.iter().enumerate() {
-            let at_us = timed.at.as_ms() * 1_000;
-            match &timed.fault {
-                Fault::Random {
-                    kinds,
-                    every,
-                    length,
-                } => {
-                    for drawn in draw(spec, seed, entry, at_us, kinds, *every, *length) {
+        for (entry, (at, planned)) in plan.entries.iter().enumerate() {
+            match planned {
+                Planned::Swarm(swarm) => {
+                    for drawn in draw(spec, seed, entry, *at, plan.end, swarm) {
                         timeline.push(Step {
-                            at_us: drawn.at_us,
+                            at: drawn.at,
                             fault: drawn.fault.clone(),
-                            undo_after_us: Some(drawn.for_us),
+                            undo_after: Some(drawn.length),
                         });
                         timeline.drawn.push(drawn);
                     }
                 }
-                fault => timeline.push(Step {
-                    at_us,
+                Planned::Fault(fault) => timeline.push(Step {
+                    at: *at,
                     fault: fault.clone(),
-                    undo_after_us: None,
+                    undo_after: None,
                 }),
             }
         }
-        timeline.drawn.sort_by_key(|drawn| drawn.at_us);
+        timeline.drawn.sort_by_key(|drawn| drawn.at);
         timeline
     }
 
     pub fn push(&mut self, step: Step) {
         let seq = self.steps.len() as u64;
-        self.queue.push(Reverse((step.at_us, seq)));
+        self.queue.push(Reverse((step.at, seq)));
         self.steps.push(Some(step));
     }
 
-    /// The next step due before `end_us`, if any.
-    pub fn pop_before(&mut self, end_us: u64) -> Option<Step> {
-        let Reverse((at_us, seq)) = *self.queue.peek()?;
-        if at_us >= end_us {
+    /// The next step due before `end`, if any.
+    pub fn pop_before(&mut self, end: SimTime) -> Option<Step> {
+        let Reverse((at, seq)) = *self.queue.peek()?;
+        if at >= end {
             return None;
         }
         self.queue.pop();

@@ -12,6 +12,7 @@ use crate::history::{OpInput, OpOutcome};
 use crate::metrics::FailoverTimeline;
 use crate::report::RunReport;
 use crate::run::outcome::SeedOutcome;
+use crate::run::RunSpec;
 use crate::run::SeedRun;
 use crate::scenario::{Fault, TimedFault};
 use crate::world::observe::ObservedKind;
@@ -226,15 +227,18 @@ pub fn lane_label(spec: &WorldSpec, node: u32) -> String {
 /// One seed's timeline: replica lanes over client sends, with the outcome's failovers (and
 /// cuts that healed) marked where their client stage ended.
 pub fn timeline_svg(
-    spec: &WorldSpec,
+    spec: &RunSpec,
+    faults: &[TimedFault],
     run: &SeedRun,
     outcome: &SeedOutcome,
     title: &str,
 ) -> Result<String, PlotError> {
-    let end_us = run.end_us.max(spec.duration_us).max(1);
+    let duration_us = spec.duration.as_us();
+    let spec = &spec.world;
+    let end_us = run.end_us.max(duration_us).max(1);
     let replica_count = spec.replica_count();
     let segments = lane_segments(run, replica_count, end_us);
-    let windows = fault_windows(&spec.faults, spec.duration_us);
+    let windows = fault_windows(faults, duration_us);
     let failovers: Vec<&FailoverTimeline> = outcome
         .failovers
         .iter()

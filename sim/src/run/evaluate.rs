@@ -7,13 +7,13 @@ use crate::history::{OpInput, OpOutcome, Operation};
 use crate::ids::QueueId;
 use crate::metrics::{self, FailoverTimeline};
 use crate::run::outcome::{CheckSummary, Finding, FindingKind, OpCounts, SeedOutcome};
+use crate::run::RunSpec;
 use crate::run::SeedRun;
 use crate::world::observe::AppliedEntry;
-use crate::world::WorldSpec;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Checks and measures one finished seed.
-pub fn evaluate(spec: &WorldSpec, run: &SeedRun) -> SeedOutcome {
+pub fn evaluate(spec: &RunSpec, run: &SeedRun) -> SeedOutcome {
     let (failovers, cuts_healed) = failovers_and_healed_cuts(spec, run);
     let finals = final_state(spec, &run.final_logs);
     let mut findings = world_findings(run);
@@ -49,14 +49,14 @@ pub fn evaluate(spec: &WorldSpec, run: &SeedRun) -> SeedOutcome {
 /// The failover timelines of the run's faults, split into failovers and cuts that healed
 /// before any replica replaced the leader.
 fn failovers_and_healed_cuts(
-    spec: &WorldSpec,
+    spec: &RunSpec,
     run: &SeedRun,
 ) -> (Vec<FailoverTimeline>, Vec<FailoverTimeline>) {
     let timelines = metrics::failover_timelines(
         &run.failover_faults,
         &run.observations,
         &run.history,
-        spec.replicas,
+        spec.world.replicas,
         |queue: &str| queue.parse::<QueueId>().ok().map(|queue| queue.group),
     );
     let mut failovers = Vec::new();
@@ -93,7 +93,7 @@ fn world_findings(run: &SeedRun) -> Vec<Finding> {
 
 /// The safety oracles' violations (a loss's consequences under their own kinds), then, with
 /// consumers, the acknowledged sends no consumer received.
-fn oracle_findings(spec: &WorldSpec, run: &SeedRun, finals: &FinalState) -> Vec<Finding> {
+fn oracle_findings(spec: &RunSpec, run: &SeedRun, finals: &FinalState) -> Vec<Finding> {
     let violations = oracles::check(&run.history, finals);
     let lost = LostSends::of(&violations);
     let mut findings: Vec<Finding> = violations
@@ -135,8 +135,8 @@ fn consequence_kind(consequence: LossConsequence) -> FindingKind {
 }
 
 /// Liveness: every group with no settle time.
-fn not_settled(spec: &WorldSpec, run: &SeedRun) -> Vec<Finding> {
-    (0..spec.groups)
+fn not_settled(spec: &RunSpec, run: &SeedRun) -> Vec<Finding> {
+    (0..spec.world.groups)
         .filter(|group| {
             run.settle_us
                 .get(*group as usize)
@@ -177,10 +177,10 @@ fn check_summary(report: &CheckReport) -> CheckSummary {
 
 /// What the oracles compare against: per replica its committed messages per queue, and per
 /// queue the log of the group's most advanced replica (what its leader serves after healing).
-fn final_state(spec: &WorldSpec, final_logs: &[Vec<AppliedEntry>]) -> FinalState {
+fn final_state(spec: &RunSpec, final_logs: &[Vec<AppliedEntry>]) -> FinalState {
     let mut finals = FinalState::default();
-    for group in 0..spec.groups {
-        let members = spec.members(group);
+    for group in 0..spec.world.groups {
+        let members = spec.world.members(group);
         for node in &members {
             finals.replicas.insert(
                 format!("{node}"),

@@ -7,5 +7,7 @@ pub mod outcome;
 pub mod seed;
 pub mod seeds;
 mod settle;
+pub mod spec;
 
 pub use seed::{run_seed, SeedRun};
+pub use spec::{RunSpec, UnsupportedScenario};

@@ -247,7 +247,7 @@ pub struct SeedOutcome {
     pub lost_writes: Vec<LostWrites>,
     /// The faults a `Random` swarm drew for this seed (`nemesis::swarm`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub swarm: Vec<crate::nemesis::swarm::SwarmDraw>,
+    pub swarm: Vec<super::spec::SwarmDrawReport>,
     /// A self-contained HTML timeline of the first non-linearizable queue, if any.
     #[serde(skip)]
     pub html: Option<String>,

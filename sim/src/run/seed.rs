@@ -3,14 +3,16 @@
 //! consumers drain, and collect what happened (`SeedRun`).
 
 use super::settle::settle;
+use super::spec::RunSpec;
 use crate::history::Operation;
 use crate::ids::QueueId;
+use crate::ids::SimTime;
 use crate::metrics::{self, FailoverFault};
 use crate::nemesis::{self, swarm};
-use crate::workload;
+use crate::workload::{self, WorkloadSpec};
 use crate::world::nameserver::RouteFetch;
 use crate::world::observe::{self, InvariantViolation, Observation};
-use crate::world::{World, WorldSpec};
+use crate::world::World;
 use broker_core::broker::ClientId;
 use broker_core::NodeId;
 use std::net::{IpAddr, Ipv4Addr};
@@ -35,60 +37,65 @@ pub struct SeedRun {
     pub trace_hash: u64,
     pub end_us: u64,
     /// The faults a `Random` swarm drew for this seed, in time order.
-    pub swarm: Vec<swarm::SwarmDraw>,
+    pub swarm: Vec<super::spec::SwarmDrawReport>,
     /// Every route fetch of every client (only with name servers).
     pub route_fetches: Vec<RouteFetch>,
 }
 
 /// Runs one seed in a fresh madsim runtime on the current thread (call on a fresh OS thread).
-pub fn run_seed(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
+pub fn run_seed(spec: Arc<RunSpec>, seed: u64) -> SeedRun {
+    let world = &spec.world;
     let mut config = madsim::Config::default();
-    config.net.send_latency = Duration::from_micros(spec.latency_us_min)
-        ..Duration::from_micros(spec.latency_us_max.max(spec.latency_us_min + 1));
-    config.net.packet_loss_rate = f64::from(spec.loss_ppm) / 1_000_000.0;
+    config.net.send_latency = world.latency_min.as_duration()
+        ..world
+            .latency_max
+            .max(world.latency_min + SimTime::from_us(1))
+            .as_duration();
+    config.net.packet_loss_rate = f64::from(world.loss_ppm) / 1_000_000.0;
     let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
     runtime.block_on(supervise(spec, seed))
 }
 
-async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
+async fn supervise(spec: Arc<RunSpec>, seed: u64) -> SeedRun {
     let handle = madsim::runtime::Handle::current();
-    let world = World::create(spec.clone(), seed);
-    let clients = start_clients(&world, &handle);
+    let world = World::create(spec.world.clone(), seed);
+    let clients = start_clients(&world, &spec.workload, &handle);
 
     let mut nemesis = nemesis::Nemesis::new(world.clone());
-    let mut timeline = swarm::Timeline::new(&spec, seed);
+    let mut timeline = swarm::Timeline::new(&spec.world, &spec.faults, seed);
     for (index, drawn) in timeline.drawn.iter().enumerate() {
         tracing::info!(
             index,
-            at_ms = drawn.at_us / 1_000,
-            for_ms = drawn.for_us / 1_000,
+            at_ms = drawn.at.as_ms(),
+            for_ms = drawn.length.as_ms(),
             fault = ?drawn.fault,
             "swarm schedule"
         );
     }
     let swarm = timeline.drawn.clone();
-    while let Some(step) = timeline.pop_before(spec.duration_us) {
-        sleep_until(&world, step.at_us).await;
+    while let Some(step) = timeline.pop_before(spec.duration) {
+        sleep_until(&world, step.at.as_us()).await;
         let nodes = nemesis.apply(&step.fault);
-        if let Some(undo_after_us) = step.undo_after_us {
-            for fault in swarm::undo(&spec, &step.fault, &nodes) {
+        if let Some(undo_after) = step.undo_after {
+            for fault in swarm::undo(&spec.world, &step.fault, &nodes) {
                 timeline.push(swarm::Step {
-                    at_us: step.at_us + undo_after_us,
+                    at: step.at + undo_after,
                     fault,
-                    undo_after_us: None,
+                    undo_after: None,
                 });
             }
         }
     }
-    sleep_until(&world, spec.duration_us).await;
+    sleep_until(&world, spec.duration.as_us()).await;
     world.stop_workload();
     let heal_at_us = world.now_us();
     nemesis.heal_all();
-    let settle_us = settle(&world, heal_at_us).await;
+    let settle_us = settle(&world, heal_at_us, spec.settle_max.as_us()).await;
     // Let the last in-flight sends time out so the history is complete.
-    sleep_until(&world, heal_at_us + spec.workload.send_timeout_us).await;
+    let send_timeout_us = spec.workload.send_timeout_us;
+    sleep_until(&world, heal_at_us + send_timeout_us).await;
     if spec.workload.consumers > 0 {
-        drain_consumers(&world, heal_at_us).await;
+        drain_consumers(&world, &spec, heal_at_us).await;
     }
 
     let end_us = world.now_us();
@@ -101,14 +108,14 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
         recovery_failures: results.recovery_failures,
         failover_faults: metrics::failover_faults(
             &results.leader_snapshots,
-            spec.is_master_slave(),
+            spec.world.is_master_slave(),
         ),
         lost_writes: results.lost_writes,
         settle_us,
         final_logs: results.final_logs,
         trace_hash: results.trace_hash,
         end_us,
-        swarm,
+        swarm: super::spec::report_swarm(&swarm),
         route_fetches: results.route_fetches,
     };
     // Killed nodes' tasks are dropped when next polled: kill them all, then let the executor
@@ -125,29 +132,29 @@ async fn supervise(spec: Arc<WorldSpec>, seed: u64) -> SeedRun {
 /// follow the producers'); returns their madsim ids.
 fn start_clients(
     world: &Arc<World>,
+    workload: &Arc<WorkloadSpec>,
     handle: &madsim::runtime::Handle,
 ) -> Vec<madsim::task::NodeId> {
-    let spec = &world.spec;
     let mut nodes = Vec::new();
-    for c in 0..spec.workload.producers {
-        let world = world.clone();
+    for c in 0..workload.producers {
+        let (world, workload) = (world.clone(), workload.clone());
         let client = ClientId(c);
         let node = handle
             .create_node()
             .name(format!("producer-{c}"))
             .ip(client_ip(client))
-            .init(move || workload::run_producer(world.clone(), client))
+            .init(move || workload::run_producer(world.clone(), workload.clone(), client))
             .build();
         nodes.push(node.id());
     }
-    for index in 0..spec.workload.consumers {
-        let world = world.clone();
-        let client = ClientId(spec.workload.producers + index);
+    for index in 0..workload.consumers {
+        let (world, workload) = (world.clone(), workload.clone());
+        let client = ClientId(workload.producers + index);
         let node = handle
             .create_node()
             .name(format!("consumer-{index}"))
             .ip(client_ip(client))
-            .init(move || workload::run_consumer(world.clone(), client, index))
+            .init(move || workload::run_consumer(world.clone(), workload.clone(), client, index))
             .build();
         nodes.push(node.id());
     }
@@ -156,15 +163,14 @@ fn start_clients(
 
 /// Consumers read on until every queue is drained (every acknowledged message can be
 /// consumed), within the settle bound; then their last pulls get one send timeout.
-async fn drain_consumers(world: &World, heal_at_us: u64) {
-    let spec = &world.spec;
+async fn drain_consumers(world: &World, spec: &RunSpec, heal_at_us: u64) {
     let queues: Vec<String> = spec
         .workload
         .queues
         .iter()
         .map(|(group, queue)| QueueId::new(*group, queue.clone()).to_string())
         .collect();
-    let drain_until_us = heal_at_us + spec.settle_max_us.max(spec.workload.send_timeout_us);
+    let drain_until_us = heal_at_us + spec.settle_max.as_us().max(spec.workload.send_timeout_us);
     while !world.consumers_drained(&queues) && world.now_us() < drain_until_us {
         madsim::time::sleep(Duration::from_millis(50)).await;
     }

@@ -5,20 +5,20 @@ use super::seed::{run_seed, SeedRun};
 use crate::history::Operation;
 use crate::run::evaluate;
 use crate::run::outcome::SeedOutcome;
-use crate::world::WorldSpec;
+use crate::run::RunSpec;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Runs one seed on a fresh thread (std's HashMap seeding is deterministic only there),
 /// with `trace` as that thread's tracing subscriber when given.
-pub fn run_one(spec: Arc<WorldSpec>, seed: u64, trace: Option<tracing::Dispatch>) -> SeedOutcome {
+pub fn run_one(spec: Arc<RunSpec>, seed: u64, trace: Option<tracing::Dispatch>) -> SeedOutcome {
     run_one_keeping_history(spec, seed, trace).0
 }
 
 /// `run_one`, also handing back the seed's client history (None when the seed panicked).
 pub fn run_one_keeping_history(
-    spec: Arc<WorldSpec>,
+    spec: Arc<RunSpec>,
     seed: u64,
     trace: Option<tracing::Dispatch>,
 ) -> (SeedOutcome, Option<Vec<Operation>>) {
@@ -46,7 +46,7 @@ pub fn run_one_keeping_history(
 
 /// Runs every seed with up to `jobs` at once; results come back in seed order.
 pub fn run_seeds(
-    spec: Arc<WorldSpec>,
+    spec: Arc<RunSpec>,
     seeds: &[u64],
     jobs: usize,
     progress: bool,
@@ -106,7 +106,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs one seed on a fresh thread and hands back its whole raw run (history, observations,
 /// failover faults) with its outcome, for plots; Err(panic message) when the seed panicked.
-pub fn run_one_full(spec: Arc<WorldSpec>, seed: u64) -> Result<(SeedOutcome, SeedRun), String> {
+pub fn run_one_full(spec: Arc<RunSpec>, seed: u64) -> Result<(SeedOutcome, SeedRun), String> {
     let thread = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {

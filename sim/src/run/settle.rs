@@ -10,8 +10,8 @@ use std::time::Duration;
 const SETTLE_POLL_MS: u64 = 50;
 
 /// Per group: µs from the heal (`heal_at_us`) to convergence, or None when it did not converge
-/// within the spec's settle bound.
-pub async fn settle(world: &World, heal_at_us: u64) -> Vec<Option<u64>> {
+/// within `settle_max_us`.
+pub async fn settle(world: &World, heal_at_us: u64, settle_max_us: u64) -> Vec<Option<u64>> {
     let spec = &world.spec;
     let mut settled: Vec<Option<u64>> = vec![None; spec.groups as usize];
     // Per group: (leader, term, commit index) seen at the previous poll.
@@ -30,7 +30,7 @@ pub async fn settle(world: &World, heal_at_us: u64) -> Vec<Option<u64>> {
             previous[slot] =
                 sole_leader(&statuses).map(|leader| (leader.id, leader.term, leader.commit_index));
         }
-        if settled.iter().all(Option::is_some) || now >= heal_at_us + spec.settle_max_us {
+        if settled.iter().all(Option::is_some) || now >= heal_at_us + settle_max_us {
             return settled;
         }
         madsim::time::sleep(poll).await;

@@ -20,10 +20,11 @@
 
 use super::history_queue_name;
 use super::producer::{connect, Producer};
+use super::WorkloadSpec;
 use crate::history::{OpInput, OpOutcome, Operation};
-use crate::scenario::ReadMode;
 use crate::world::nameserver::RefreshReason;
 use crate::world::World;
+use broker_core::broker::ReadMode;
 use broker_core::broker::{ClientId, ClientRequest, ClientResponse, QueueKey};
 use broker_core::NodeId;
 use std::sync::Arc;
@@ -38,16 +39,19 @@ pub const COMMIT_EVERY_PULLS: u32 = 4;
 
 /// Runs consumer number `index` (of `workload.consumers`) as client `client` until the
 /// workload stops (plus one send timeout); returns only when every per-queue loop finished.
-pub async fn run_consumer(world: Arc<World>, client: ClientId, index: u32) {
-    let spec = world.spec.clone();
-    let consumers = spec.workload.consumers.max(1);
-    let connection = connect(world.clone(), client).await;
+pub async fn run_consumer(
+    world: Arc<World>,
+    workload: Arc<WorkloadSpec>,
+    client: ClientId,
+    index: u32,
+) {
+    let consumers = workload.consumers.max(1);
+    let connection = connect(world.clone(), workload.clone(), client).await;
     madsim::time::sleep(Duration::from_micros(
-        spec.warmup_us.saturating_sub(world.now_us()),
+        workload.warmup_us.saturating_sub(world.now_us()),
     ))
     .await;
-    let loops: Vec<_> = spec
-        .workload
+    let loops: Vec<_> = workload
         .queues
         .iter()
         .enumerate()
@@ -90,7 +94,7 @@ async fn consume_queue(client: Arc<Producer>, group: u32, queue: QueueKey) {
         };
         let Some(target) = target else {
             // With name servers: no master in the route yet; a fetch is asked for.
-            madsim::time::sleep(Duration::from_micros(world.spec.workload.retry_backoff_us)).await;
+            madsim::time::sleep(Duration::from_micros(client.workload.retry_backoff_us)).await;
             continue;
         };
         let (operation, got) = pull(&client, group, target, &queue, offset).await;
@@ -108,8 +112,8 @@ async fn consume_queue(client: Arc<Producer>, group: u32, queue: QueueKey) {
         }
         let wait_us = match outcome {
             OpOutcome::Pulled { .. } if got > 0 => 0,
-            OpOutcome::Pulled { .. } => world.spec.workload.consumer_poll_us,
-            _ => world.spec.workload.retry_backoff_us,
+            OpOutcome::Pulled { .. } => client.workload.consumer_poll_us,
+            _ => client.workload.retry_backoff_us,
         };
         if wait_us > 0 {
             madsim::time::sleep(Duration::from_micros(wait_us)).await;
@@ -133,10 +137,9 @@ fn follow(client: &Producer, group: u32, target: NodeId, leader_hint: Option<Nod
 /// The group's committed offset for the queue (0 if none), retried until the workload stops
 /// (None then).
 async fn query_offset(client: &Producer, group: u32, queue: &QueueKey) -> Option<u64> {
-    let spec = &client.world.spec;
     while !stopped(&client.world) {
         let Some(target) = client.target(group) else {
-            madsim::time::sleep(Duration::from_micros(spec.workload.retry_backoff_us)).await;
+            madsim::time::sleep(Duration::from_micros(client.workload.retry_backoff_us)).await;
             continue;
         };
         let request = ClientRequest::QueryOffset {
@@ -144,7 +147,7 @@ async fn query_offset(client: &Producer, group: u32, queue: &QueueKey) -> Option
             queue: queue.clone(),
         };
         match client
-            .request(target, request, spec.workload.send_timeout_us)
+            .request(target, request, client.workload.send_timeout_us)
             .await
         {
             Some(ClientResponse::Offset { offset }) => {
@@ -160,7 +163,7 @@ async fn query_offset(client: &Producer, group: u32, queue: &QueueKey) -> Option
                 client.rotate(group, target);
             }
         }
-        madsim::time::sleep(Duration::from_micros(spec.workload.retry_backoff_us)).await;
+        madsim::time::sleep(Duration::from_micros(client.workload.retry_backoff_us)).await;
     }
     None
 }
@@ -177,7 +180,7 @@ async fn commit_offset(client: &Producer, group: u32, queue: &QueueKey, offset: 
         offset,
     };
     match client
-        .request(target, request, client.world.spec.workload.send_timeout_us)
+        .request(target, request, client.workload.send_timeout_us)
         .await
     {
         Some(ClientResponse::OffsetCommitted) => true,
@@ -197,7 +200,6 @@ async fn pull(
     queue: &QueueKey,
     offset: u64,
 ) -> (Operation, u64) {
-    let spec = &client.world.spec;
     let invoke_us = client.world.now_us();
     let request = ClientRequest::Pull {
         queue: queue.clone(),
@@ -205,7 +207,7 @@ async fn pull(
         max: PULL_MAX,
     };
     let response = client
-        .request(target, request, spec.workload.send_timeout_us)
+        .request(target, request, client.workload.send_timeout_us)
         .await;
     let (outcome, got) = match response {
         Some(ClientResponse::Pulled { msg_ids, .. }) => {

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkloadSpec {
+    /// Clients start sending then (a leader is elected first).
+    pub warmup_us: u64,
+    /// Producers send nothing from then on (the end of the fault phase).
+    pub duration_us: u64,
     pub producers: u32,
     /// Sends per second, per producer.
     pub send_rate_per_s: u32,
@@ -40,6 +44,9 @@ pub struct WorkloadSpec {
     #[serde(default)]
     pub route_refresh_us: u64,
 }
+
+/// How long a producer avoids a replica that did not answer in time.
+pub const SUSPECT_US_DEFAULT: u64 = 10_000_000;
 
 /// The name of a queue of a group in the history: `g0/orders/1`.
 pub fn history_queue_name(group: u32, queue: &QueueKey) -> String {

@@ -17,7 +17,7 @@
 //! `retryTimesWhenSendFailed` and `sendLatencyFaultEnable`). With one group an attempt is the
 //! whole message, as before.
 
-use super::{attempt_body, history_queue_name};
+use super::{attempt_body, history_queue_name, WorkloadSpec};
 use crate::history::{OpInput, OpOutcome, Operation};
 use crate::world::nameserver::{masters_of, RefreshReason, RouteFetch};
 use crate::world::replica::{send_datagram, spawn_receivers};
@@ -65,6 +65,7 @@ pub(super) struct Producer {
     pub(super) world: Arc<World>,
     pub(super) id: ClientId,
     pub(super) endpoint: Arc<Endpoint>,
+    pub(super) workload: Arc<WorkloadSpec>,
     state: Mutex<ProducerState>,
     /// With name servers: asks the client's route refresher for a fetch now.
     refresh: Option<mpsc::UnboundedSender<RefreshReason>>,
@@ -79,7 +80,11 @@ impl Producer {
 }
 
 /// Binds client `client`'s address and starts routing the responses it receives.
-pub(super) async fn connect(world: Arc<World>, client: ClientId) -> Arc<Producer> {
+pub(super) async fn connect(
+    world: Arc<World>,
+    workload: Arc<WorkloadSpec>,
+    client: ClientId,
+) -> Arc<Producer> {
     let spec = world.spec.clone();
     let endpoint = Endpoint::bind(client_addr(client))
         .await
@@ -95,6 +100,7 @@ pub(super) async fn connect(world: Arc<World>, client: ClientId) -> Arc<Producer
         world,
         id: client,
         endpoint: Arc::new(endpoint),
+        workload,
         state: Mutex::new(ProducerState {
             leader_guess: vec![0; spec.groups as usize],
             suspect_until_us: vec![0; replicas_total],
@@ -129,7 +135,7 @@ async fn refresh_routes(
     mut requests: mpsc::UnboundedReceiver<RefreshReason>,
 ) {
     let spec = client.world.spec.clone();
-    let period_us = spec.workload.route_refresh_us.max(1);
+    let period_us = client.workload.route_refresh_us.max(1);
     let mut next_periodic_us =
         client.world.now_us() + route_poll_phase_us(client.world.seed, client.id, period_us);
     let mut name_server = client.id.0 % spec.name_servers.max(1);
@@ -156,14 +162,14 @@ async fn refresh_routes(
 }
 
 /// Runs producer `client` for the whole fault phase.
-pub async fn run_producer(world: Arc<World>, client: ClientId) {
-    let spec = world.spec.clone();
-    let producer = connect(world.clone(), client).await;
+pub async fn run_producer(world: Arc<World>, workload: Arc<WorkloadSpec>, client: ClientId) {
+    let spec = workload.clone();
+    let producer = connect(world.clone(), workload, client).await;
 
-    let interval_us = 1_000_000 / u64::from(spec.workload.send_rate_per_s.max(1));
+    let interval_us = 1_000_000 / u64::from(spec.send_rate_per_s.max(1));
     // Producers start staggered so their sends interleave.
-    let phase_us = interval_us * u64::from(client.0) / u64::from(spec.workload.producers.max(1));
-    let targets = spec.workload.queues.len();
+    let phase_us = interval_us * u64::from(client.0) / u64::from(spec.producers.max(1));
+    let targets = spec.queues.len();
     let mut sequence = 0u64;
     let mut in_flight = Vec::new();
     loop {
@@ -225,7 +231,7 @@ impl Producer {
         let spec = &self.world.spec;
         let mut slot = self.writable_slot(slot);
         for attempt in 0..SEND_ATTEMPTS_MAX {
-            let (group, queue) = spec.workload.queues[slot].clone();
+            let (group, queue) = self.workload.queues[slot].clone();
             let operation = self
                 .send(group, queue, attempt_body(&msg_id, attempt))
                 .await;
@@ -251,7 +257,7 @@ impl Producer {
 
     /// The first writable queue from `slot` on (`slot` itself when none is).
     fn writable_slot(&self, slot: usize) -> usize {
-        let queues = &self.world.spec.workload.queues;
+        let queues = &self.workload.queues;
         (0..queues.len())
             .map(|step| (slot + step) % queues.len())
             .find(|candidate| self.writable(queues[*candidate].0))
@@ -261,7 +267,7 @@ impl Producer {
     /// The queue after `slot` for a message's next attempt: the next one of another group,
     /// writable if any is.
     fn retry_slot(&self, slot: usize, failed_group: u32) -> usize {
-        let queues = &self.world.spec.workload.queues;
+        let queues = &self.workload.queues;
         let others: Vec<usize> = (1..=queues.len())
             .map(|step| (slot + step) % queues.len())
             .filter(|candidate| queues[*candidate].0 != failed_group)
@@ -282,9 +288,8 @@ impl Producer {
         queue: broker_core::broker::QueueKey,
         msg_id: String,
     ) -> Operation {
-        let spec = &self.world.spec;
         let invoke_us = self.world.now_us();
-        let deadline_us = invoke_us + spec.workload.send_timeout_us;
+        let deadline_us = invoke_us + self.workload.send_timeout_us;
         let input = OpInput::Send {
             queue: history_queue_name(group, &queue),
             body: msg_id.clone(),
@@ -317,7 +322,7 @@ impl Producer {
                     // Only a replica that sat on a request for long is suspect, not one whose
                     // answer the op's deadline merely cut short.
                     let waited_us = self.world.now_us() - attempt_us;
-                    if waited_us * 2 >= spec.workload.send_timeout_us {
+                    if waited_us * 2 >= self.workload.send_timeout_us {
                         self.suspect(target);
                         self.avoid_group(group);
                     }
@@ -470,7 +475,7 @@ impl Producer {
 
     /// Latency fault avoidance: keep messages off `group` for `group_avoid_us`.
     fn avoid_group(&self, group: u32) {
-        let until = self.world.now_us() + self.world.spec.workload.group_avoid_us;
+        let until = self.world.now_us() + self.workload.group_avoid_us;
         self.state().group_avoided_until_us[group as usize] = until;
     }
 
@@ -485,7 +490,7 @@ impl Producer {
 
     /// Sleeps the retry backoff; false when that would pass the deadline.
     pub(super) async fn backoff(&self, deadline_us: u64) -> bool {
-        let backoff_us = self.world.spec.workload.retry_backoff_us;
+        let backoff_us = self.workload.retry_backoff_us;
         if self.world.now_us() + backoff_us >= deadline_us {
             return false;
         }
@@ -523,7 +528,7 @@ impl Producer {
     }
 
     pub(super) fn suspect(&self, node: NodeId) {
-        let until = self.world.now_us() + self.world.spec.workload.suspect_us;
+        let until = self.world.now_us() + self.workload.suspect_us;
         self.state().suspect_until_us[node.0 as usize] = until;
     }
 

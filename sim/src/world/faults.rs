@@ -216,7 +216,7 @@ impl World {
     pub fn reset_network(&self) {
         self.heal_links();
         self.lock().network = NetworkState::default();
-        self.set_latency(self.spec.latency_us_min, self.spec.latency_us_max);
+        self.set_latency(self.spec.latency_min.as_us(), self.spec.latency_max.as_us());
         self.set_loss(self.spec.loss_ppm);
     }
 

@@ -15,11 +15,11 @@ pub mod summary;
 pub mod wire;
 
 pub use faults::{ClockChange, DiskFate};
-pub use spec::{UnsupportedScenario, WorldSpec, SUSPECT_US_DEFAULT};
+pub use spec::{Broken, Replication, WorldSpec};
 
 use crate::history::Operation;
 use broker_core::broker::{Broker, BrokerEffect, ReplicaNode};
-use broker_core::master_slave::MasterSlaveBroker;
+use broker_core::master_slave::{self, MasterSlaveBroker};
 use broker_core::raft::Role;
 use broker_core::{NodeId, SyncId};
 use clock::NodeClock;
@@ -32,8 +32,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-
-use crate::scenario::{Broken, Replication};
 
 /// An instruction to a replica from outside the protocol (an operator's admin command).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +99,9 @@ impl World {
     pub fn create(spec: Arc<WorldSpec>, seed: u64) -> Arc<World> {
         let replicas = spec.replica_count();
         let shared = Shared {
-            disks: (0..replicas).map(|_| Disk::new(spec.fsync_us)).collect(),
+            disks: (0..replicas)
+                .map(|_| Disk::new(spec.fsync.as_us()))
+                .collect(),
             clocks: vec![NodeClock::default(); replicas as usize],
             incarnations: vec![0; replicas as usize],
             down: vec![false; replicas as usize],
@@ -319,15 +319,13 @@ impl World {
                 rng_seed,
             )
             .map(|broker| {
-                let mut broker = broker.with_read_mode(self.spec.read_mode.to_core());
+                let mut broker = broker.with_read_mode(self.spec.read_mode);
                 broker.unsafe_ack_before_commit = self.spec.broken == Broken::AckBeforeCommit;
                 Box::new(broker) as Box<dyn ReplicaNode>
             })
             .map_err(|error| error.to_string()),
-            Replication::SyncMasterSlave | Replication::AsyncMasterSlave => MasterSlaveBroker::new(
-                self.spec
-                    .master_slave_config()
-                    .expect("invariant: a master-slave replication mode"),
+            Replication::MasterSlave(mode) => MasterSlaveBroker::new(
+                master_slave::Config::with_replication(mode),
                 node,
                 self.spec.members(group),
                 recovered,

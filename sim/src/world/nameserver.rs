@@ -115,7 +115,7 @@ pub async fn run_name_server(world: Arc<World>, index: u32) {
     let mut table = RouteTable::new(world.spec.groups);
     while let Some(wire) = messages.next().await {
         let now_us = world.now_us();
-        table.expire(now_us, world.spec.broker_expiry_us);
+        table.expire(now_us, world.spec.broker_expiry.as_us());
         match wire {
             Wire::Register {
                 group,
@@ -181,7 +181,7 @@ impl Registration {
             registered_leader: registration.registered_leader.clone(),
         };
         madsim::task::spawn(async move {
-            let interval = Duration::from_micros(periodic.world.spec.register_interval_us);
+            let interval = Duration::from_micros(periodic.world.spec.register_interval.as_us());
             loop {
                 madsim::time::sleep(interval).await;
                 periodic.send();

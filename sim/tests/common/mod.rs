@@ -74,7 +74,7 @@ pub fn leader_at(
 /// seed panicked.
 pub fn run_text(text: &str, seed: u64) -> (sim::run::outcome::SeedOutcome, sim::run::SeedRun) {
     let scenario = sim::scenario::Scenario::parse(text, "test.ron").expect("valid test scenario");
-    let spec = std::sync::Arc::new(sim::world::WorldSpec::from_scenario(&scenario));
+    let spec = std::sync::Arc::new(sim::run::RunSpec::from_scenario(&scenario));
     sim::run::seeds::run_one_full(spec, seed).expect("the seed runs without panicking")
 }
 
