@@ -28,6 +28,8 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::QueueId;
+
 /// What a client asked for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +42,25 @@ pub enum OpInput {
         offset: u64,
         max: u32,
     },
+}
+
+impl OpInput {
+    /// A send of `body` to `queue` (named by its text form, `g0/orders/1`).
+    pub fn send(queue: &QueueId, body: impl Into<String>) -> OpInput {
+        OpInput::Send {
+            queue: queue.to_string(),
+            body: body.into(),
+        }
+    }
+
+    /// A pull of up to `max` entries of `queue` from `offset`.
+    pub fn pull(queue: &QueueId, offset: u64, max: u32) -> OpInput {
+        OpInput::Pull {
+            queue: queue.to_string(),
+            offset,
+            max,
+        }
+    }
 }
 
 /// What came back.

@@ -1,15 +1,35 @@
 //! Clients: producers that send at a fixed rate, find the leader, time out, and record every
 //! operation in the history; consumers that pull every queue and commit their offsets.
+//!
+//! Sans-IO, as broker-core is: the decisions are pure machines that take events and the time
+//! and return commands — `client` (what a client believes: leader guesses, suspects, avoided
+//! groups, routes), `send` (one message's attempts), `pull` (one consumer's queue), `routes`
+//! (route refresh timing), `schedule` (a producer's sends). The async shells carry the
+//! commands out: `connection` (endpoint, waiting requests, route refresher, `drive`),
+//! `producer` and `consumer` (the tasks).
 
+pub mod client;
+mod connection;
 pub mod consumer;
 pub mod producer;
+pub mod pull;
+pub mod routes;
+pub mod schedule;
+pub mod send;
+#[cfg(test)]
+mod tests;
 
 pub use crate::ids::{attempt_body, message_of_body};
 pub use consumer::run_consumer;
-pub use producer::{route_poll_phase_us, run_producer, SEND_ATTEMPTS_MAX};
+pub use producer::run_producer;
+pub use routes::route_poll_phase_us;
+pub use send::SEND_ATTEMPTS_MAX;
 
 use broker_core::broker::QueueKey;
 use serde::{Deserialize, Serialize};
+
+/// How long a producer avoids a replica that did not answer in time.
+pub const SUSPECT_US_DEFAULT: u64 = 10_000_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkloadSpec {
@@ -43,12 +63,4 @@ pub struct WorkloadSpec {
     /// With name servers: a client fetches routes this often (plus at start and on refusals).
     #[serde(default)]
     pub route_refresh_us: u64,
-}
-
-/// How long a producer avoids a replica that did not answer in time.
-pub const SUSPECT_US_DEFAULT: u64 = 10_000_000;
-
-/// The name of a queue of a group in the history: `g0/orders/1`.
-pub fn history_queue_name(group: u32, queue: &QueueKey) -> String {
-    format!("g{group}/{}/{}", queue.topic, queue.queue_id)
 }
