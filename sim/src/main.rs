@@ -28,6 +28,8 @@ enum Command {
     Sweep(sim::commands::sweep::SweepArgs),
     /// Run several scenarios (e.g. one per replication mode) and print one table across them.
     Compare(sim::commands::compare::CompareArgs),
+    /// Merge the partial reports of a sharded run (`run --shard K/N`) into the run's report.
+    Merge(sim::commands::merge::MergeArgs),
     /// Check a history file for linearizability (JSON lines, or a Jepsen etcd log).
     CheckHistory(sim::commands::check_history::CheckHistoryArgs),
 }
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Regress(args) => sim::commands::regress::regress(args),
         Command::Sweep(args) => sim::commands::sweep::sweep(args),
         Command::Compare(args) => sim::commands::compare::compare(args),
+        Command::Merge(args) => sim::commands::merge::merge(args),
         Command::CheckHistory(args) => sim::commands::check_history::check_history(args),
     };
     match result {

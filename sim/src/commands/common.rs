@@ -2,6 +2,7 @@
 //! options, loading a scenario with `--set` overrides, choosing variants and seeds, running
 //! seeds into a report, writing report files, the replay command, and plots of a seed.
 
+use crate::report::partial::{PartialReport, Shard};
 use crate::report::plot::{failover_distribution_svg, timeline_svg};
 use crate::report::{self, RunReport};
 use crate::run::seeds as runner;
@@ -110,6 +111,37 @@ pub fn run_report(scenario: &Scenario, seeds: &[u64], jobs: usize, progress: boo
     let spec = Arc::new(RunSpec::from_scenario(scenario));
     let outcomes = runner::run_seeds(spec, seeds, jobs, progress);
     RunReport::new(scenario, seeds, outcomes)
+}
+
+/// `--shard K/N`: runs this shard's part of `seeds` and writes its partial report under
+/// `out` (`sim merge` puts the shards together); prints what it wrote.
+pub fn run_shard(
+    scenario: &Scenario,
+    shard: Shard,
+    seeds: &[u64],
+    options: &SeedOptions,
+    out: &Path,
+) -> anyhow::Result<PathBuf> {
+    let mine = shard.seeds(seeds);
+    let spec = Arc::new(RunSpec::from_scenario(scenario));
+    let started = std::time::Instant::now();
+    let outcomes = runner::run_seeds(spec, &mine, options.jobs(), !options.quiet);
+    let findings: usize = outcomes.iter().map(|o| o.findings.len()).sum();
+    let partial = PartialReport::new(scenario, shard, seeds, outcomes);
+    let path = partial
+        .write(out)
+        .with_context(|| format!("writing the partial report under {}", out.display()))?;
+    println!(
+        "shard {shard} of {}: {} of {} seeds in {:.1} s wall, {findings} finding(s). Partial report: {} \
+         (merge the {} shards with `sim merge`)",
+        scenario.name,
+        mine.len(),
+        seeds.len(),
+        started.elapsed().as_secs_f64(),
+        path.display(),
+        shard.count
+    );
+    Ok(path)
 }
 
 /// Writes the report files and the checker's pages under `out`; returns their paths.

@@ -4,6 +4,7 @@
 pub mod check_history;
 pub mod common;
 pub mod compare;
+pub mod merge;
 pub mod regress;
 pub mod replay;
 pub mod run;

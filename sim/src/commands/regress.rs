@@ -2,11 +2,14 @@
 //! percentile and finding count with it (see `report::regress` for what counts as a
 //! regression). Exit 0: nothing regressed; 1: a figure regressed; 2: bad input.
 
-use crate::commands::common::{load_scenario, run_report, SeedOptions};
+use crate::commands::common::{load_scenario, run_report, run_shard, SeedOptions};
+use crate::report::partial::Shard;
+use crate::report::RunReport;
+use crate::scenario::Scenario;
 use crate::report::regress::{compare, Baseline, FigureVerdict, Tolerance};
 use anyhow::Context;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -34,6 +37,16 @@ pub struct RegressArgs {
     /// Write the baseline from this run instead of comparing (creates the file if missing).
     #[arg(long)]
     pub update: bool,
+    /// Run only shard K of N of the seeds and write a partial report under `--out` (no
+    /// comparison); `sim merge` the shards, then compare the merged report with `--report`.
+    #[arg(long, value_name = "K/N", conflicts_with_all = ["update", "report"])]
+    pub shard: Option<Shard>,
+    /// Compare this report (e.g. `sim merge`'s) with the baseline instead of running seeds.
+    #[arg(long, value_name = "REPORT.ron")]
+    pub report: Option<PathBuf>,
+    /// Where `--shard` writes its partial report.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
     #[command(flatten)]
     pub options: SeedOptions,
 }
@@ -68,9 +81,16 @@ pub fn regress(args: RegressArgs) -> anyhow::Result<ExitCode> {
         (None, Some(baseline)) => baseline.seeds.clone(),
         (None, None) => scenario.seeds.iter().collect(),
     };
+    if let Some(shard) = args.shard {
+        run_shard(&scenario, shard, &seeds, &args.options, &args.out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let jobs = args.options.jobs();
     let started = std::time::Instant::now();
-    let report = run_report(&scenario, &seeds, jobs, !args.options.quiet);
+    let report = match &args.report {
+        Some(path) => load_report(path, &scenario, &seeds)?,
+        None => run_report(&scenario, &seeds, jobs, !args.options.quiet),
+    };
     let wall = started.elapsed().as_secs_f64();
     println!(
         "scenario {} ({}, hash {}), {} seeds in {wall:.1} s wall",
@@ -119,4 +139,44 @@ pub fn regress(args: RegressArgs) -> anyhow::Result<ExitCode> {
         println!("no regression ({improved} figure(s) improved)");
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `--report`: a report of this scenario (same file hash and overrides) and of these seeds.
+fn load_report(path: &Path, scenario: &Scenario, seeds: &[u64]) -> anyhow::Result<RunReport> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let report: RunReport = ron::from_str(&text).map_err(|error| {
+        anyhow::anyhow!(
+            "{}:{}:{}: not a run report: {}",
+            path.display(),
+            error.position.line,
+            error.position.col,
+            error.code
+        )
+    })?;
+    let expected_hash = scenario.source_hash.to_string();
+    anyhow::ensure!(
+        report.scenario == scenario.name && report.scenario_hash == expected_hash,
+        "{} is a report of {:?} (hash {}), not of {} as it is now ({:?}, hash {expected_hash})",
+        path.display(),
+        report.scenario,
+        report.scenario_hash,
+        scenario.file_name,
+        scenario.name
+    );
+    anyhow::ensure!(
+        report.overrides == scenario.overrides,
+        "{} was run with overrides {:?}, the baseline with {:?}",
+        path.display(),
+        report.overrides,
+        scenario.overrides
+    );
+    anyhow::ensure!(
+        report.seeds == seeds,
+        "{} holds seeds {:?}, the comparison needs {:?}",
+        path.display(),
+        report.seeds,
+        seeds
+    );
+    Ok(report)
 }

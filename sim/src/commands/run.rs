@@ -3,10 +3,11 @@
 //! writes the report. Exit 0: every expectation held; 1: some did not; 2: bad input.
 
 use crate::commands::common::{
-    load_scenario, plot_run, replay_command, run_report, seeds_of, select_variants, write_reports,
-    PlotChoice, SeedOptions,
+    load_scenario, plot_run, replay_command, run_report, run_shard, seeds_of, select_variants,
+    write_reports, PlotChoice, SeedOptions,
 };
 use crate::report::compare::{compare_table, CompareRow};
+use crate::report::partial::Shard;
 use crate::report::print::print_report;
 use crate::report::RunReport;
 use crate::run::RunSpec;
@@ -40,11 +41,28 @@ pub struct RunArgs {
     /// Run only this variant of a scenario with `variants` (default: all, side by side).
     #[arg(long, display_order = 7)]
     pub variant: Option<String>,
+    /// Run only shard K of N of the seeds (positions ≡ K mod N) and write a partial report
+    /// (`reports/<scenario>/partial-K-of-N.ron`); `sim merge` makes the run's report of them.
+    #[arg(long, value_name = "K/N", display_order = 8)]
+    pub shard: Option<Shard>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let base = load_scenario(&args.scenario, &args.options.overrides)?;
     let scenarios = select_variants(&base, args.variant.as_deref())?;
+    if let Some(shard) = args.shard {
+        anyhow::ensure!(
+            args.plot.is_none(),
+            "--plot draws from the whole run: plot after `sim merge`, not on a shard"
+        );
+        // A shard writes what it ran; the merge judges the run (exit 1 there, not here).
+        for scenario in &scenarios {
+            RunSpec::check_supported(scenario)?;
+            let seeds = seeds_of(scenario, args.options.seeds, args.seed);
+            run_shard(scenario, shard, &seeds, &args.options, &args.out)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut rows = Vec::new();
     let mut all_held = true;
     for scenario in &scenarios {

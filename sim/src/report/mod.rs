@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub mod compare;
 pub mod judge;
+pub mod partial;
 pub mod plot;
 pub mod print;
 pub mod regress;
