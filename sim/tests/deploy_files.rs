@@ -26,7 +26,11 @@ fn github_workflow_runs_every_shard_then_merges() {
         .as_vec()
         .expect("a shard matrix");
     let indices: Vec<i64> = matrix.iter().filter_map(Yaml::as_i64).collect();
-    assert_eq!(indices, (0..shards).collect::<Vec<_>>(), "one job per shard");
+    assert_eq!(
+        indices,
+        (0..shards).collect::<Vec<_>>(),
+        "one job per shard"
+    );
     let steps = |job: &str| -> String {
         workflow["jobs"][job]["steps"]
             .as_vec()
@@ -57,5 +61,8 @@ fn kubernetes_indexed_job_runs_one_pod_per_shard() {
         .expect("a SHARDS variable");
     assert_eq!(spec["completions"].as_i64(), Some(shards));
     let args = container["args"][0].as_str().expect("a shell command");
-    assert!(args.contains("--shard \"$JOB_COMPLETION_INDEX/$SHARDS\""), "{args}");
+    assert!(
+        args.contains("--shard \"$JOB_COMPLETION_INDEX/$SHARDS\""),
+        "{args}"
+    );
 }

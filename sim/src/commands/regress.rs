@@ -4,9 +4,9 @@
 
 use crate::commands::common::{load_scenario, run_report, run_shard, SeedOptions};
 use crate::report::partial::Shard;
+use crate::report::regress::{compare, Baseline, FigureVerdict, Tolerance};
 use crate::report::RunReport;
 use crate::scenario::Scenario;
-use crate::report::regress::{compare, Baseline, FigureVerdict, Tolerance};
 use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};

@@ -74,6 +74,13 @@ impl Command {
     }
 }
 
+/// The time and whether the client was told to stop, at a step of a machine.
+#[derive(Clone, Copy, Debug)]
+pub struct At {
+    pub now_us: u64,
+    pub stopped: bool,
+}
+
 /// One operation of a client, driven by events. `stopped`: whether the workload (for sends)
 /// or the consumers (for pulls) were told to stop.
 pub trait ClientMachine {

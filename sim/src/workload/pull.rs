@@ -10,7 +10,7 @@
 //! While the route names no master for the group the consumer waits `retry_backoff_us` and
 //! looks again, recording nothing.
 
-use super::client::{ClientMachine, ClientState, Command, Event, Refusal};
+use super::client::{At, ClientMachine, ClientState, Command, Event, Refusal};
 use crate::history::{OpInput, OpOutcome, Operation};
 use crate::ids::QueueId;
 use broker_core::broker::{ClientRequest, ClientResponse, QueueKey};
@@ -101,11 +101,11 @@ impl QueueConsumer {
     }
 
     /// Asks the group's committed offset for the queue (retried until the consumers stop).
-    fn query(&mut self, now_us: u64, stopped: bool, client: &ClientState, out: &mut Vec<Command>) {
-        if stopped {
+    fn query(&mut self, at: At, client: &ClientState, out: &mut Vec<Command>) {
+        if at.stopped {
             return self.done(out);
         }
-        let Some(target) = client.target(self.group(), now_us, out) else {
+        let Some(target) = client.target(self.group(), at.now_us, out) else {
             return self.sleep(client.workload().retry_backoff_us, Phase::QueryBackoff, out);
         };
         self.phase = Phase::Querying { target };
@@ -115,7 +115,7 @@ impl QueueConsumer {
                 group: CONSUMER_GROUP.to_string(),
                 queue: self.queue.queue.clone(),
             },
-            deadline_us: now_us + client.workload().send_timeout_us,
+            deadline_us: at.now_us + client.workload().send_timeout_us,
         });
     }
 
@@ -123,8 +123,7 @@ impl QueueConsumer {
         &mut self,
         target: NodeId,
         answer: Option<ClientResponse>,
-        now_us: u64,
-        stopped: bool,
+        at: At,
         client: &mut ClientState,
         out: &mut Vec<Command>,
     ) {
@@ -134,14 +133,14 @@ impl QueueConsumer {
                 client.believe_leader(group, target);
                 self.offset = offset.unwrap_or(0);
                 self.committed = self.offset;
-                return self.pull(now_us, stopped, client, out);
+                return self.pull(at, client, out);
             }
             Some(ClientResponse::NotLeader { leader_hint }) => {
-                refused(client, group, target, leader_hint, now_us, out)
+                refused(client, group, target, leader_hint, at.now_us, out)
             }
             Some(_) => {}
             None => {
-                client.suspect(target, now_us);
+                client.suspect(target, at.now_us);
                 client.rotate(group, target);
             }
         }
@@ -150,21 +149,21 @@ impl QueueConsumer {
 
     /// Pulls from the group's target (every replica in turn with `unsafe_read`), unless the
     /// consumers stopped.
-    fn pull(&mut self, now_us: u64, stopped: bool, client: &ClientState, out: &mut Vec<Command>) {
-        if stopped {
+    fn pull(&mut self, at: At, client: &ClientState, out: &mut Vec<Command>) {
+        if at.stopped {
             return self.done(out);
         }
         let target = if self.unsafe_read {
             Some(client.replica(self.group(), self.pulls % client.config().replicas))
         } else {
-            client.target(self.group(), now_us, out)
+            client.target(self.group(), at.now_us, out)
         };
         let Some(target) = target else {
             return self.sleep(client.workload().retry_backoff_us, Phase::Waiting, out);
         };
         self.phase = Phase::Pulling {
             target,
-            invoke_us: now_us,
+            invoke_us: at.now_us,
         };
         out.push(Command::Request {
             to: target,
@@ -173,18 +172,16 @@ impl QueueConsumer {
                 offset: self.offset,
                 max: PULL_MAX,
             },
-            deadline_us: now_us + client.workload().send_timeout_us,
+            deadline_us: at.now_us + client.workload().send_timeout_us,
         });
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn pulled(
         &mut self,
         target: NodeId,
         invoke_us: u64,
         answer: Option<ClientResponse>,
-        now_us: u64,
-        stopped: bool,
+        at: At,
         client: &mut ClientState,
         out: &mut Vec<Command>,
     ) {
@@ -196,12 +193,12 @@ impl QueueConsumer {
                 (OpOutcome::Pulled { bodies: msg_ids }, got)
             }
             Some(ClientResponse::NotLeader { leader_hint }) => {
-                refused(client, group, target, leader_hint, now_us, out);
+                refused(client, group, target, leader_hint, at.now_us, out);
                 (OpOutcome::Fail, 0)
             }
             Some(_) => (OpOutcome::Fail, 0),
             None => {
-                client.suspect(target, now_us);
+                client.suspect(target, at.now_us);
                 client.rotate(group, target);
                 (OpOutcome::Unknown, 0)
             }
@@ -216,7 +213,7 @@ impl QueueConsumer {
             client: client.config().client.0,
             input: OpInput::pull(&self.queue, self.offset, PULL_MAX),
             invoke_us,
-            complete_us: now_us,
+            complete_us: at.now_us,
             outcome,
         }));
         self.offset += got;
@@ -225,9 +222,11 @@ impl QueueConsumer {
             offset: self.offset,
         });
         self.pulls += 1;
-        if self.pulls.is_multiple_of(COMMIT_EVERY_PULLS) && self.offset > self.committed && !stopped
+        if self.pulls.is_multiple_of(COMMIT_EVERY_PULLS)
+            && self.offset > self.committed
+            && !at.stopped
         {
-            if let Some(target) = client.target(group, now_us, out) {
+            if let Some(target) = client.target(group, at.now_us, out) {
                 self.phase = Phase::Committing {
                     target,
                     offset: self.offset,
@@ -240,26 +239,25 @@ impl QueueConsumer {
                         queue: self.queue.queue.clone(),
                         offset: self.offset,
                     },
-                    deadline_us: now_us + workload.send_timeout_us,
+                    deadline_us: at.now_us + workload.send_timeout_us,
                 });
                 return;
             }
         }
-        self.wait_then_pull(wait_us, now_us, stopped, client, out);
+        self.wait_then_pull(wait_us, at, client, out);
     }
 
     fn wait_then_pull(
         &mut self,
         wait_us: u64,
-        now_us: u64,
-        stopped: bool,
+        at: At,
         client: &ClientState,
         out: &mut Vec<Command>,
     ) {
         if wait_us > 0 {
             return self.sleep(wait_us, Phase::Waiting, out);
         }
-        self.pull(now_us, stopped, client, out);
+        self.pull(at, client, out);
     }
 }
 
@@ -285,6 +283,7 @@ impl ClientMachine for QueueConsumer {
         stopped: bool,
         client: &mut ClientState,
     ) -> Vec<Command> {
+        let at = At { now_us, stopped };
         let mut out = Vec::new();
         let answer = match event {
             Event::Answer(response) => Some(Some(response)),
@@ -292,13 +291,13 @@ impl ClientMachine for QueueConsumer {
             Event::Start | Event::Woke => None,
         };
         match (self.phase.clone(), answer) {
-            (Phase::Start, None) => self.query(now_us, stopped, client, &mut out),
-            (Phase::QueryBackoff, None) => self.query(now_us, stopped, client, &mut out),
+            (Phase::Start, None) => self.query(at, client, &mut out),
+            (Phase::QueryBackoff, None) => self.query(at, client, &mut out),
             (Phase::Querying { target }, Some(answer)) => {
-                self.queried(target, answer, now_us, stopped, client, &mut out)
+                self.queried(target, answer, at, client, &mut out)
             }
             (Phase::Pulling { target, invoke_us }, Some(answer)) => {
-                self.pulled(target, invoke_us, answer, now_us, stopped, client, &mut out)
+                self.pulled(target, invoke_us, answer, at, client, &mut out)
             }
             (
                 Phase::Committing {
@@ -310,14 +309,19 @@ impl ClientMachine for QueueConsumer {
             ) => {
                 match answer {
                     Some(ClientResponse::OffsetCommitted) => self.committed = offset,
-                    Some(ClientResponse::NotLeader { leader_hint }) => {
-                        refused(client, self.group(), target, leader_hint, now_us, &mut out)
-                    }
+                    Some(ClientResponse::NotLeader { leader_hint }) => refused(
+                        client,
+                        self.group(),
+                        target,
+                        leader_hint,
+                        at.now_us,
+                        &mut out,
+                    ),
                     _ => {}
                 }
-                self.wait_then_pull(wait_us, now_us, stopped, client, &mut out);
+                self.wait_then_pull(wait_us, at, client, &mut out);
             }
-            (Phase::Waiting, None) => self.pull(now_us, stopped, client, &mut out),
+            (Phase::Waiting, None) => self.pull(at, client, &mut out),
             (phase, answer) => {
                 panic!("invariant: no event {answer:?} comes in phase {phase:?}")
             }

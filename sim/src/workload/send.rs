@@ -10,7 +10,7 @@
 //! history one send timeout after that).
 
 use super::attempt_body;
-use super::client::{ClientMachine, ClientState, Command, Event, Refusal};
+use super::client::{At, ClientMachine, ClientState, Command, Event, Refusal};
 use crate::history::{OpInput, OpOutcome, Operation};
 use crate::ids::QueueId;
 use broker_core::broker::{ClientRequest, ClientResponse};
@@ -47,13 +47,6 @@ enum Phase {
     /// Backing off; after a refusal (not after finding no master) the deadline is checked
     /// before the next request.
     BackingOff { check_deadline: bool },
-}
-
-/// The time and the workload's state at a step.
-#[derive(Clone, Copy, Debug)]
-struct At {
-    now_us: u64,
-    stopped: bool,
 }
 
 impl MessageSend {
