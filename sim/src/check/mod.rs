@@ -23,6 +23,7 @@ pub mod models;
 pub mod oracles;
 pub mod records;
 pub mod reference;
+pub mod register_unique;
 pub mod register_witness;
 pub mod report;
 pub mod run;
@@ -35,7 +36,7 @@ use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 use std::str::FromStr;
 
-pub use model::{Model, Op, Part, Witness, NEVER_RETURNED_US};
+pub use model::{Decided, Model, Op, Part, Witness, NEVER_RETURNED_US};
 pub use report::{CheckReport, Mark, Method, PartReport, TimelineOp, UnknownReason, WindowReport};
 pub use run::{check_ops, check_part, check_parts, CheckOptions};
 pub use settle::{settle, settlements, FinalLogs, SettleSummary, Settlement};

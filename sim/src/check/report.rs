@@ -71,6 +71,9 @@ pub enum Method {
     /// The search, after the unknown sends that pulls observed were pinned at their offsets
     /// (the history left an offset unobserved, see `UnknownReason::ambiguity`).
     PinnedSearch,
+    /// A register or kv part decided by the model's polynomial rules (`Model::decide`): for
+    /// unique written values, runs of each value ordered by real time (`register_unique`).
+    Rules,
 }
 
 impl Method {
@@ -79,6 +82,7 @@ impl Method {
             Method::Search => "search",
             Method::Graph => "graph",
             Method::PinnedSearch => "pinned search",
+            Method::Rules => "rules",
         }
     }
 }
@@ -259,7 +263,7 @@ impl fmt::Display for CheckReport {
             }
         }
         for part in self.failing_parts() {
-            if let Some(witness) = &part.witness {
+            if let (Some(witness), None) = (&part.witness, &part.rule) {
                 writeln!(formatter, "part {}: {}", part.name, witness.rule)?;
             }
             if let (Some(rule), Some(table)) = (&part.rule, Self::window_table(part)) {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::model::{Model, Op, Part, NEVER_RETURNED_US};
+use super::model::{Decided, Model, Op, Part, Witness, NEVER_RETURNED_US};
 use super::report::{
     CheckReport, Mark, Method, PartReport, TimelineOp, UnknownReason, WindowReport,
 };
@@ -111,6 +111,23 @@ pub fn check_part<M: Model>(
     let init = searcher.init();
     // A refuted part is NOT whatever the search finds; the search then only looks for a window.
     let witness = searcher.refute(&part.ops);
+    let ambiguity = if witness.is_none() {
+        match searcher.decide(&part.ops) {
+            Decided::Linearizable => {
+                return decided_report(part, Verdict::Linearizable, None, started);
+            }
+            Decided::Not(witness) => {
+                let mut report =
+                    decided_report(part, Verdict::NotLinearizable, Some(witness), started);
+                add_witness_window(&searcher, part, &mut report, options);
+                report.elapsed = started.elapsed();
+                return report;
+            }
+            Decided::Open(ambiguity) => ambiguity,
+        }
+    } else {
+        None
+    };
     let budget = Budget {
         steps_max: if witness.is_some() {
             options.steps_per_part_max.min(options.window_steps_max)
@@ -137,7 +154,7 @@ pub fn check_part<M: Model>(
             .count(),
         steps_max: options.steps_per_part_max,
         deadline_hit: outcome.steps <= options.steps_per_part_max,
-        ambiguity: None,
+        ambiguity,
     });
     let mut report = PartReport {
         name: part.name.clone(),
@@ -185,23 +202,58 @@ pub fn check_part<M: Model>(
         });
     }
     if report.window.is_none() {
-        if let Some(witness) = &report.witness {
-            let (rows, window) = witness_window(&searcher, part, witness);
-            report.timeline = timeline(&part.ops, &rows, options.timeline_ops_max, |position| {
-                describe(&searcher, &part.ops[position], Mark::Context)
-            });
-            report.window = Some(window);
-        }
+        add_witness_window(&searcher, part, &mut report, options);
     }
     report.elapsed = started.elapsed();
     report
+}
+
+/// The report of a part the model decided without the search (`Model::decide`).
+fn decided_report<I, O>(
+    part: &Part<I, O>,
+    verdict: Verdict,
+    witness: Option<Witness>,
+    started: Instant,
+) -> PartReport {
+    PartReport {
+        name: part.name.clone(),
+        verdict,
+        method: Method::Rules,
+        rule: None,
+        unknown: None,
+        ops: part.ops.len(),
+        steps: 0,
+        elapsed: started.elapsed(),
+        window: None,
+        witness,
+        timeline: Vec::new(),
+    }
+}
+
+/// When the part has a witness and no window yet: the witness as its window, its rule in
+/// words, and the timeline around it.
+fn add_witness_window<M: Model>(
+    model: &M,
+    part: &Part<M::Input, M::Output>,
+    report: &mut PartReport,
+    options: &CheckOptions,
+) {
+    let Some(witness) = &report.witness else {
+        return;
+    };
+    let (rows, window) = witness_window(model, part, witness);
+    report.timeline = timeline(&part.ops, &rows, options.timeline_ops_max, |position| {
+        describe(model, &part.ops[position], Mark::Context)
+    });
+    report.rule = Some(witness.rule.clone());
+    report.window = Some(window);
 }
 
 /// A window made of a witness's operations, from the initial state, when the search found none.
 fn witness_window<M: Model>(
     model: &M,
     part: &Part<M::Input, M::Output>,
-    witness: &super::model::Witness,
+    witness: &Witness,
 ) -> (Vec<TimelineOp>, WindowReport) {
     let rows: Vec<TimelineOp> = part
         .ops

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::model::{Model, Op, Witness};
+use crate::check::model::{Decided, Model, Op, Witness};
+use crate::check::register_unique::decide_unique;
 use crate::check::register_witness::impossible_read;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -88,6 +89,10 @@ impl Model for RegisterModel {
 
     fn refute(&self, ops: &[Op<RegisterInput, RegisterOutput>]) -> Option<Witness> {
         impossible_read(ops)
+    }
+
+    fn decide(&self, ops: &[Op<RegisterInput, RegisterOutput>]) -> Decided {
+        decide_unique(ops)
     }
 
     fn describe_op(&self, input: &RegisterInput, output: Option<&RegisterOutput>) -> String {
