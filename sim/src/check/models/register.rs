@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::model::{Decided, Model, Op, Witness};
+use crate::check::read_witness::{impossible_read, RegisterReads};
 use crate::check::register_unique::decide_unique;
-use crate::check::register_witness::impossible_read;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,7 +88,7 @@ impl Model for RegisterModel {
     }
 
     fn refute(&self, ops: &[Op<RegisterInput, RegisterOutput>]) -> Option<Witness> {
-        impossible_read(ops)
+        impossible_read(&RegisterReads, ops)
     }
 
     fn decide(&self, ops: &[Op<RegisterInput, RegisterOutput>]) -> Decided {
