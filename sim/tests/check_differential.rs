@@ -10,12 +10,15 @@
 use std::fmt::Debug;
 
 use serde::Serialize;
-use sim::check::gen_small::{small_kv, small_log, small_register, SmallOptions};
+use sim::check::gen_small::{
+    small_kv, small_log, small_register, small_register_unique, SmallOptions,
+};
 use sim::check::models::kv::KvModel;
 use sim::check::models::register::RegisterModel;
 use sim::check::records::records_to_ops;
 use sim::check::reference::{kv_linearizable, log_linearizable, register_linearizable};
-use sim::check::{check_log, check_ops, CheckOptions, Verdict};
+use sim::check::register_unique::decide_unique;
+use sim::check::{check_log, check_ops, CheckOptions, CheckReport, Decided, Verdict};
 
 fn options() -> CheckOptions {
     CheckOptions {
@@ -30,10 +33,15 @@ fn options() -> CheckOptions {
 struct Verdicts {
     search: Verdict,
     reference: bool,
+    /// Every witness of a NOT is a set of operations the reference cannot linearize either.
+    witnesses_hold: bool,
 }
 
 impl Verdicts {
     fn agree(self) -> bool {
+        if !self.witnesses_hold {
+            return false;
+        }
         match self.search {
             Verdict::Linearizable => self.reference,
             Verdict::NotLinearizable => !self.reference,
@@ -49,16 +57,56 @@ struct Subject<T> {
     verdicts: fn(&[T]) -> Verdicts,
 }
 
+/// True when the reference cannot linearize the records each witness of `report` names.
+fn witnesses_hold<T: Clone>(
+    report: &CheckReport,
+    records: &[T],
+    linearizable: fn(&[T]) -> bool,
+) -> bool {
+    report
+        .parts
+        .iter()
+        .filter_map(|part| part.witness.as_ref())
+        .all(|witness| {
+            let chosen: Vec<T> = witness
+                .ops
+                .iter()
+                .map(|&index| records[index].clone())
+                .collect();
+            !linearizable(&chosen)
+        })
+}
+
+fn register_reference(
+    records: &[sim::check::records::Record<
+        sim::check::models::register::RegisterInput,
+        sim::check::models::register::RegisterOutput,
+    >],
+) -> bool {
+    register_linearizable(records).expect("small history")
+}
+
 fn register_verdicts(
     records: &[sim::check::records::Record<
         sim::check::models::register::RegisterInput,
         sim::check::models::register::RegisterOutput,
     >],
 ) -> Verdicts {
+    let report = check_ops(&RegisterModel, records_to_ops(records), &options());
     Verdicts {
-        search: check_ops(&RegisterModel, records_to_ops(records), &options()).verdict,
-        reference: register_linearizable(records).expect("small history"),
+        search: report.verdict,
+        reference: register_reference(records),
+        witnesses_hold: witnesses_hold(&report, records, register_reference),
     }
+}
+
+fn kv_reference(
+    records: &[sim::check::records::Record<
+        sim::check::models::kv::KvInput,
+        sim::check::models::kv::KvOutput,
+    >],
+) -> bool {
+    kv_linearizable(records).expect("small history")
 }
 
 fn kv_verdicts(
@@ -67,9 +115,11 @@ fn kv_verdicts(
         sim::check::models::kv::KvOutput,
     >],
 ) -> Verdicts {
+    let report = check_ops(&KvModel, records_to_ops(records), &options());
     Verdicts {
-        search: check_ops(&KvModel, records_to_ops(records), &options()).verdict,
-        reference: kv_linearizable(records).expect("small history"),
+        search: report.verdict,
+        reference: kv_reference(records),
+        witnesses_hold: witnesses_hold(&report, records, kv_reference),
     }
 }
 
@@ -77,6 +127,7 @@ fn log_verdicts(history: &[sim::history::Operation]) -> Verdicts {
     Verdicts {
         search: check_log(history, None, &options()).verdict,
         reference: log_linearizable(history).expect("small history"),
+        witnesses_hold: true,
     }
 }
 
@@ -151,6 +202,17 @@ const REGISTER: Subject<
     verdicts: register_verdicts,
 };
 
+const REGISTER_UNIQUE: Subject<
+    sim::check::records::Record<
+        sim::check::models::register::RegisterInput,
+        sim::check::models::register::RegisterOutput,
+    >,
+> = Subject {
+    name: "register (unique values)",
+    generate: small_register_unique,
+    verdicts: register_verdicts,
+};
+
 const KV: Subject<
     sim::check::records::Record<sim::check::models::kv::KvInput, sim::check::models::kv::KvOutput>,
 > = Subject {
@@ -179,6 +241,33 @@ fn register_search_agrees_with_the_reference() {
     // Why: a false NOT on repeated-value registers (issue 18) went unnoticed without an oracle.
     let counts = run(&REGISTER, 0, 20_000, &SmallOptions::default());
     assert_mixed("register", counts);
+}
+
+#[test]
+fn unique_register_rules_agree_with_the_reference() {
+    // Why: unique written values are decided by rules (`register_unique`), not the search; the
+    // rules must be exact, NOT and linearizable alike.
+    let counts = run(&REGISTER_UNIQUE, 0, 20_000, &SmallOptions::default());
+    assert_mixed("register (unique values)", counts);
+}
+
+#[test]
+fn unique_register_rules_decide_almost_all_alone() {
+    // Why: the rules are only worth having if they decide without the search; each answer they
+    // give must be the reference's, and at most 2 % may be left open.
+    let (mut decided, mut open) = (0u32, 0u32);
+    for seed in 0..20_000 {
+        let records = small_register_unique(seed, &SmallOptions::default());
+        let reference = register_reference(&records);
+        match decide_unique(&records_to_ops(&records)) {
+            Decided::Linearizable => assert!(reference, "seed {seed}: rules say linearizable"),
+            Decided::Not(witness) => assert!(!reference, "seed {seed}: rules say NOT: {witness:?}"),
+            Decided::Open(_) => open += 1,
+        }
+        decided += 1;
+    }
+    eprintln!("open {open} of {decided}");
+    assert!(open * 50 <= decided, "{open} of {decided} left open");
 }
 
 #[test]
@@ -213,10 +302,12 @@ fn long_differential_run() {
     for (shape, small) in shapes.iter().enumerate() {
         let first = 1_000_000 * (shape as u64 + 1);
         let register = run(&REGISTER, first, count, small);
+        let unique = run(&REGISTER_UNIQUE, first, count, small);
         let kv = run(&KV, first, count, small);
         let log = run(&LOG, first, count, small);
         println!(
-            "shape {shape}: register {register:?}, kv {kv:?}, log {log:?} \
+            "shape {shape}: register {register:?}, unique register {unique:?}, kv {kv:?}, \
+             log {log:?} \
              (linearizable, not) — all agree"
         );
     }

@@ -1,10 +1,12 @@
 //! The linear-time safety oracles, each fed a crafted history that breaks exactly its property:
 //! an oracle that cannot fire is worse than none, because it reads as "checked and fine".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sim::check::gen::{log_history, GenOptions};
-use sim::check::oracles::{check, FinalState, SafetyViolation, SendStatus, Sighting};
+use sim::check::oracles::{
+    check, undecided_sends, FinalState, SafetyViolation, SendStatus, Sighting,
+};
 use sim::history::{OpInput, OpOutcome, Operation};
 
 fn send(client: u32, body: &str, at: u64, outcome: OpOutcome) -> Operation {
@@ -43,6 +45,7 @@ fn finals(log: &[&str]) -> FinalState {
             log.iter().map(|body| body.to_string()).collect(),
         )]),
         replicas: BTreeMap::new(),
+        open: BTreeSet::new(),
     }
 }
 
@@ -68,6 +71,7 @@ fn an_honest_generated_run_has_no_violations() {
                 ("n1".to_string(), generated.final_logs.clone()),
                 ("n2".to_string(), generated.final_logs.clone()),
             ]),
+            open: BTreeSet::new(),
         };
         assert_eq!(check(&generated.history, &finals), vec![], "seed {seed}");
     }
@@ -88,6 +92,83 @@ fn lost_acknowledged_send() {
             found: None,
         }]
     );
+}
+
+#[test]
+fn acknowledged_at_another_offset() {
+    // Why: issue 18: a broker that acknowledges at the wrong offset was reported as a lost send
+    // plus a duplicate per message; it is one violation per send naming both offsets.
+    let history = vec![
+        send(0, "a", 0, sent(5)),
+        send(1, "b", 10, sent(6)),
+        pull(2, 0, &["a", "b"], 20),
+    ];
+    let violations = check(&history, &finals(&["a", "b"]));
+    assert_eq!(
+        violations,
+        vec![
+            SafetyViolation::AckedAtOtherOffset {
+                op: 0,
+                queue: "q".to_string(),
+                body: "a".to_string(),
+                acked_offset: 5,
+                stored_offset: 0,
+            },
+            SafetyViolation::AckedAtOtherOffset {
+                op: 1,
+                queue: "q".to_string(),
+                body: "b".to_string(),
+                acked_offset: 6,
+                stored_offset: 1,
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_queue_with_only_a_committed_prefix_decides_what_it_holds() {
+    // Why: a group that did not settle has applied only a prefix of what it committed: an
+    // acknowledged send past it is undecided (not lost), one contradicted inside it is lost,
+    // and an unknown send pulled past it may simply not be applied yet.
+    let history = vec![
+        send(0, "a", 0, sent(0)),
+        send(1, "b", 10, sent(1)),
+        send(2, "c", 20, sent(2)),
+        send(3, "d", 30, OpOutcome::Unknown),
+        pull(4, 3, &["d"], 40),
+    ];
+    let mut open = finals(&["a", "x"]);
+    open.open.insert("q".to_string());
+    let violations = check(&history, &open);
+    assert!(
+        matches!(
+            violations.as_slice(),
+            [SafetyViolation::LostAcknowledgedSend { op: 1, .. }, ..]
+        ),
+        "{violations:#?}"
+    );
+    assert!(
+        !violations.iter().any(|violation| matches!(
+            violation,
+            SafetyViolation::LostAcknowledgedSend { op: 2, .. }
+                | SafetyViolation::ReadOfUnacknowledged { .. }
+        )),
+        "{violations:#?}"
+    );
+    assert_eq!(
+        undecided_sends(&history, &open),
+        BTreeMap::from([("q".to_string(), vec![2])])
+    );
+    // The same logs, settled: the send past the end is lost, the pulled unknown one too.
+    let settled = check(&history, &finals(&["a", "x"]));
+    assert!(settled.iter().any(|violation| matches!(
+        violation,
+        SafetyViolation::LostAcknowledgedSend { op: 2, .. }
+    )));
+    assert!(settled.iter().any(|violation| matches!(
+        violation,
+        SafetyViolation::ReadOfUnacknowledged { op: 4, .. }
+    )));
 }
 
 #[test]
@@ -251,6 +332,7 @@ fn replicas_that_diverge() {
             ("n2".to_string(), log(&["a"])),
             ("n3".to_string(), log(&["a", "x"])),
         ]),
+        open: BTreeSet::new(),
     };
     let history = vec![send(0, "a", 0, sent(0)), send(0, "b", 10, sent(1))];
     let violations = check(&history, &finals);

@@ -139,7 +139,16 @@ pub struct Broker {
     pub unsafe_ack_before_commit: bool,
     /// Proposals already answered by `unsafe_ack_before_commit`.
     acked_early: std::collections::BTreeSet<ProposalId>,
+    /// Test-only, deliberately broken: answer SEND_OK with a queue offset
+    /// `UNSAFE_ACK_OFFSET_SHIFT` past the one the send is stored at (the oracles must name it).
+    /// Never set it otherwise.
+    #[doc(hidden)]
+    pub unsafe_ack_wrong_offset: bool,
 }
+
+/// How far past the stored offset `unsafe_ack_wrong_offset` acknowledges a send.
+#[doc(hidden)]
+pub const UNSAFE_ACK_OFFSET_SHIFT: u64 = 5;
 
 impl Broker {
     pub fn new(
@@ -161,6 +170,7 @@ impl Broker {
             effects: Vec::new(),
             unsafe_ack_before_commit: false,
             acked_early: std::collections::BTreeSet::new(),
+            unsafe_ack_wrong_offset: false,
         })
     }
 
@@ -453,6 +463,11 @@ impl Broker {
                 .get(&message.queue)
                 .and_then(|q| q.offset_of(index))
                 .expect("invariant: an applied send was dispatched to its ConsumeQueue");
+            let queue_offset = if self.unsafe_ack_wrong_offset {
+                queue_offset + UNSAFE_ACK_OFFSET_SHIFT
+            } else {
+                queue_offset
+            };
             self.respond(
                 client,
                 request_id,

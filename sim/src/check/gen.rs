@@ -7,7 +7,7 @@
 //! or not, possibly after the client gave up), and one response is changed so that no
 //! linearization exists ("planted" violation).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -386,6 +386,122 @@ pub fn kv_history(options: &GenOptions) -> GeneratedOps<KvInput, KvOutput> {
         position
     });
     GeneratedOps { ops, planted }
+}
+
+/// A linearizable kv history over `options.parts` keys whose values repeat: puts of one of
+/// `values` letters, appends of one letter (so a value is a short run of letters), gets; unknown
+/// operations take effect (or not, half each), possibly after the client gave up.
+/// `Plant::Ghost` makes a get return "ghost"; `Plant::Stale` makes a get return a value the key
+/// held before but that was overwritten before the get was called (see `plant_stale_kv`; falls
+/// back to a ghost).
+pub fn kv_history_values(options: &GenOptions, values: usize) -> GeneratedOps<KvInput, KvOutput> {
+    const LETTERS: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    let letters = &LETTERS[..values.clamp(1, LETTERS.len())];
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let keys: Vec<String> = (0..options.parts.max(1))
+        .map(|key| format!("k{key}"))
+        .collect();
+    let mut state: Vec<String> = vec![String::new(); keys.len()];
+    let mut ops = Vec::with_capacity(options.ops);
+    for slot in slots(options, &mut rng) {
+        let key_index = rng.gen_range(0..keys.len());
+        let key = keys[key_index].clone();
+        let letter = letters[rng.gen_range(0..letters.len())].to_string();
+        let applied = !slot.unknown || rng.gen_bool(0.5);
+        let (input, output) = match rng.gen_range(0..10) {
+            0..=3 => {
+                let value = state[key_index].clone();
+                (KvInput::Get { key }, KvOutput::Got { value })
+            }
+            4..=7 => {
+                if applied {
+                    state[key_index] = letter.clone();
+                }
+                (KvInput::Put { key, value: letter }, KvOutput::Done)
+            }
+            _ => {
+                if applied {
+                    state[key_index].push_str(&letter);
+                }
+                (KvInput::Append { key, value: letter }, KvOutput::Done)
+            }
+        };
+        ops.push(slot_op(&slot, ops.len(), input, output));
+    }
+    ops.sort_by_key(|op| (op.call_us, op.client));
+    for (index, op) in ops.iter_mut().enumerate() {
+        op.index = index;
+    }
+    let planted = options.plant.map(|plant| {
+        let stale = (plant == Plant::Stale)
+            .then(|| plant_stale_kv(&ops, &mut rng))
+            .flatten();
+        let (position, value) = stale.unwrap_or_else(|| {
+            let gets: Vec<usize> = (0..ops.len())
+                .filter(|&position| matches!(ops[position].output, Some(KvOutput::Got { .. })))
+                .collect();
+            assert!(!gets.is_empty(), "a planted history needs a get");
+            (gets[rng.gen_range(0..gets.len())], "ghost".to_string())
+        });
+        ops[position].output = Some(KvOutput::Got { value });
+        position
+    });
+    GeneratedOps { ops, planted }
+}
+
+/// A get and a value of its key it cannot have seen, whatever the linearization: every
+/// operation that might produce the value (a put of it, an append of a suffix of it) and might
+/// precede the get returned before some known put or append of the key was called, which
+/// returned before the get was called. The value is one some get of the key saw earlier.
+fn plant_stale_kv(ops: &[Op<KvInput, KvOutput>], rng: &mut ChaCha8Rng) -> Option<(usize, String)> {
+    let gets: Vec<usize> = (0..ops.len())
+        .filter(|&position| matches!(ops[position].output, Some(KvOutput::Got { .. })))
+        .collect();
+    if gets.is_empty() {
+        return None;
+    }
+    let start = rng.gen_range(0..gets.len());
+    for &get in gets.iter().cycle().skip(start).take(STALE_TRIES_MAX) {
+        let (key, call_us, return_us) =
+            (ops[get].input.key(), ops[get].call_us, ops[get].return_us);
+        let same_key = |op: &&Op<KvInput, KvOutput>| op.input.key() == key;
+        let seen: BTreeSet<&str> = ops
+            .iter()
+            .filter(same_key)
+            .filter(|op| op.return_us < call_us)
+            .filter_map(|op| match &op.output {
+                Some(KvOutput::Got { value }) if !value.is_empty() => Some(value.as_str()),
+                _ => None,
+            })
+            .collect();
+        for value in seen {
+            let producers: Vec<&Op<KvInput, KvOutput>> = ops
+                .iter()
+                .filter(same_key)
+                .filter(|op| op.call_us <= return_us)
+                .filter(|op| match &op.input {
+                    KvInput::Put { value: put, .. } => put == value,
+                    KvInput::Append {
+                        value: appended, ..
+                    } => value.ends_with(appended.as_str()),
+                    KvInput::Get { .. } => false,
+                })
+                .collect();
+            if producers.is_empty() || producers.iter().any(|op| op.output.is_none()) {
+                continue;
+            }
+            let latest_us = producers.iter().map(|op| op.return_us).max().unwrap_or(0);
+            let overwritten = ops.iter().filter(same_key).any(|op| {
+                matches!(op.output, Some(KvOutput::Done))
+                    && op.call_us > latest_us
+                    && op.return_us < call_us
+            });
+            if overwritten {
+                return Some((get, value.to_string()));
+            }
+        }
+    }
+    None
 }
 
 /// A linearizable cas-register history whose written values repeat: every write and cas target

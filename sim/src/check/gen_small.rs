@@ -145,22 +145,54 @@ pub fn small_register(
     seed: u64,
     options: &SmallOptions,
 ) -> Vec<Record<RegisterInput, RegisterOutput>> {
+    register_records(seed, options, false)
+}
+
+/// A small cas-register history whose written values are unique (1, 2, …; a cas expects a value
+/// written so far, or 0, which nothing writes), as `register_unique` decides.
+pub fn small_register_unique(
+    seed: u64,
+    options: &SmallOptions,
+) -> Vec<Record<RegisterInput, RegisterOutput>> {
+    register_records(seed, options, true)
+}
+
+fn register_records(
+    seed: u64,
+    options: &SmallOptions,
+    unique: bool,
+) -> Vec<Record<RegisterInput, RegisterOutput>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let values = options.values.max(1);
+    let mut values = options.values.max(1);
+    let mut written = 0;
+    // The next value to write: fresh when unique, else drawn from 0..values.
+    let draw = |rng: &mut ChaCha8Rng, written: &mut i64| {
+        if unique {
+            *written += 1;
+            *written
+        } else {
+            rng.gen_range(0..values)
+        }
+    };
     let mut state: Option<i64> = None;
     let mut built = Vec::new();
     for (position, slot) in small_slots(options, &mut rng) {
         let (input, output) = match rng.gen_range(0..3) {
             0 => (RegisterInput::Read, RegisterOutput::Read { value: state }),
             1 => {
-                let value = rng.gen_range(0..values);
+                let value = draw(&mut rng, &mut written);
                 if slot.applied() {
                     state = Some(value);
                 }
                 (RegisterInput::Write { value }, RegisterOutput::Written)
             }
             _ => {
-                let (from, to) = (rng.gen_range(0..values), rng.gen_range(0..values));
+                let from = match state {
+                    Some(held) if unique && rng.gen_bool(0.5) => held,
+                    _ if unique => rng.gen_range(0..=written),
+                    _ => rng.gen_range(0..values),
+                };
+                let to = draw(&mut rng, &mut written);
                 let holds = state == Some(from);
                 if slot.applied() && holds {
                     state = Some(to);
@@ -172,6 +204,10 @@ pub fn small_register(
             }
         };
         built.push((position, record(&slot, input, output)));
+    }
+    if unique {
+        // Values a read may be changed to: every value written, and one nobody wrote.
+        values = written + 2;
     }
     let mut records = by_position(built);
     if ppm(&mut rng, options.mutate_ppm) {

@@ -41,6 +41,18 @@ pub struct Witness {
     pub rule: String,
 }
 
+/// What a polynomial-time decision of a part found (`Model::decide`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decided {
+    /// A linearization exists (the decision found one and replayed it).
+    Linearizable,
+    /// No linearization exists; the witness says which operations and which rule.
+    Not(Witness),
+    /// Left to the search: why the part is ambiguous for the rules (`None`: the model has no
+    /// polynomial method for a part like this one, e.g. a register whose values repeat).
+    Open(Option<String>),
+}
+
 /// A sequential specification.
 ///
 /// `step` takes `&mut self` so that a model may intern what it sees (the log model keeps its
@@ -95,6 +107,13 @@ pub trait Model: Clone + Send {
     /// be sound: a linearizable part never has one. Default: none.
     fn refute(&self, _ops: &[Op<Self::Input, Self::Output>]) -> Option<Witness> {
         None
+    }
+
+    /// A polynomial-time decision of a part, exact where it answers (`Linearizable` only when a
+    /// linearization exists, `Not` only when none does); `Open` leaves the part to the search.
+    /// Runs after `refute` found nothing. Default: `Open(None)`.
+    fn decide(&self, _ops: &[Op<Self::Input, Self::Output>]) -> Decided {
+        Decided::Open(None)
     }
 
     /// One line for tables and the HTML timeline, e.g. `send(b17) -> 4`.

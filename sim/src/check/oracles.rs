@@ -4,7 +4,9 @@
 //! they only see what these patterns catch; the search sees everything the log model forbids.
 //!
 //! A queue missing from `FinalState::committed` has no known final log: the oracles that need one
-//! skip it.
+//! skip it. A queue in `FinalState::open` has only a committed prefix (its group did not settle:
+//! entries past it may be committed but not yet applied); an acknowledged send past that prefix
+//! is neither lost nor kept (`undecided_sends`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,6 +20,9 @@ pub struct FinalState {
     pub committed: FinalLogs,
     /// The committed entries of each replica (by replica name), per queue.
     pub replicas: BTreeMap<String, FinalLogs>,
+    /// Queues whose `committed` log is a prefix only: their group did not settle and had
+    /// committed entries that no replica had applied at the end.
+    pub open: BTreeSet<String>,
 }
 
 /// Where a body was seen at an offset.
@@ -45,6 +50,15 @@ pub enum SendStatus {
 /// A broken safety property, with the evidence.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SafetyViolation {
+    /// An acknowledged send whose body the final log holds at another offset: the broker told
+    /// the client the wrong place (the message itself is kept).
+    AckedAtOtherOffset {
+        op: usize,
+        queue: String,
+        body: String,
+        acked_offset: u64,
+        stored_offset: u64,
+    },
     /// Durability of SEND_OK: an acknowledged send's body is not at its offset in the final log.
     LostAcknowledgedSend {
         op: usize,
@@ -124,41 +138,133 @@ pub enum SafetyViolation {
 /// Runs every oracle. Violations come in a fixed order: per oracle, then history order.
 pub fn check(history: &[Operation], finals: &FinalState) -> Vec<SafetyViolation> {
     let mut violations = Vec::new();
-    lost_acknowledged_sends(history, &finals.committed, &mut violations);
+    lost_acknowledged_sends(history, finals, &mut violations);
     offset_conflicts_and_duplicates(history, &finals.committed, &mut violations);
     consumption_order(history, &finals.committed, &mut violations);
-    unacknowledged_reads(history, &finals.committed, &mut violations);
+    unacknowledged_reads(history, &finals.committed, &finals.open, &mut violations);
     replica_divergence(&finals.replicas, &mut violations);
     violations
 }
 
+/// Each queue's final log as body -> offset (a body held twice keeps its last offset).
+fn offsets_of(committed: &FinalLogs) -> BTreeMap<&str, BTreeMap<&str, u64>> {
+    committed
+        .iter()
+        .map(|(queue, log)| {
+            let offsets = log
+                .iter()
+                .enumerate()
+                .map(|(offset, body)| (body.as_str(), offset as u64))
+                .collect();
+            (queue.as_str(), offsets)
+        })
+        .collect()
+}
+
+/// Where an acknowledged send stands against its queue's final log.
+enum AckStanding {
+    /// At its offset, or its queue has no final log.
+    Kept,
+    /// Past the committed prefix of a queue whose group did not settle.
+    Undecided,
+    /// Stored elsewhere.
+    Elsewhere(u64),
+    /// Not in the final log; what is at its offset instead.
+    Lost(Option<String>),
+}
+
+fn ack_standing(
+    committed: &FinalLogs,
+    open: &BTreeSet<String>,
+    stored: &BTreeMap<&str, BTreeMap<&str, u64>>,
+    queue: &str,
+    offset: u64,
+    body: &str,
+) -> AckStanding {
+    let Some(log) = committed.get(queue) else {
+        return AckStanding::Kept;
+    };
+    let found = usize::try_from(offset)
+        .ok()
+        .and_then(|offset| log.get(offset));
+    if found.is_some_and(|found| found == body) {
+        return AckStanding::Kept;
+    }
+    if let Some(&elsewhere) = stored.get(queue).and_then(|offsets| offsets.get(body)) {
+        return AckStanding::Elsewhere(elsewhere);
+    }
+    if found.is_none() && open.contains(queue) {
+        return AckStanding::Undecided;
+    }
+    AckStanding::Lost(found.cloned())
+}
+
 fn lost_acknowledged_sends(
     history: &[Operation],
-    committed: &FinalLogs,
+    finals: &FinalState,
     violations: &mut Vec<SafetyViolation>,
 ) {
+    let stored = offsets_of(&finals.committed);
     for (op, operation) in history.iter().enumerate() {
         let (OpInput::Send { queue, body }, OpOutcome::Sent { offset }) =
             (&operation.input, &operation.outcome)
         else {
             continue;
         };
-        let Some(log) = committed.get(queue) else {
-            continue;
-        };
-        let found = usize::try_from(*offset)
-            .ok()
-            .and_then(|offset| log.get(offset));
-        if found != Some(body) {
-            violations.push(SafetyViolation::LostAcknowledgedSend {
+        let standing = ack_standing(
+            &finals.committed,
+            &finals.open,
+            &stored,
+            queue,
+            *offset,
+            body,
+        );
+        match standing {
+            AckStanding::Kept | AckStanding::Undecided => {}
+            AckStanding::Elsewhere(stored_offset) => {
+                violations.push(SafetyViolation::AckedAtOtherOffset {
+                    op,
+                    queue: queue.clone(),
+                    body: body.clone(),
+                    acked_offset: *offset,
+                    stored_offset,
+                });
+            }
+            AckStanding::Lost(found) => violations.push(SafetyViolation::LostAcknowledgedSend {
                 op,
                 queue: queue.clone(),
                 offset: *offset,
                 body: body.clone(),
-                found: found.cloned(),
-            });
+                found,
+            }),
         }
     }
+}
+
+/// Per open queue: the acknowledged sends past its committed prefix (history indices), which
+/// may be committed but not yet applied: neither lost nor kept.
+pub fn undecided_sends(history: &[Operation], finals: &FinalState) -> BTreeMap<String, Vec<usize>> {
+    let stored = offsets_of(&finals.committed);
+    let mut undecided: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (op, operation) in history.iter().enumerate() {
+        let (OpInput::Send { queue, body }, OpOutcome::Sent { offset }) =
+            (&operation.input, &operation.outcome)
+        else {
+            continue;
+        };
+        let standing = ack_standing(
+            &finals.committed,
+            &finals.open,
+            &stored,
+            queue,
+            *offset,
+            body,
+        );
+        if matches!(standing, AckStanding::Undecided) {
+            undecided.entry(queue.clone()).or_default().push(op);
+        }
+    }
+    undecided
 }
 
 /// Every (offset, body) sighting of a queue, final log first, then history order.
@@ -216,7 +322,10 @@ fn offset_conflicts_and_duplicates(
                 });
             }
             let (first_offset, first) = *of_body.entry(body).or_insert((*offset, sighting));
-            if first_offset != *offset && reported.insert((*offset, body)) {
+            // An ack against the final log is reported as an ack at another offset instead.
+            let acked_elsewhere =
+                matches!(sighting, Sighting::Ack { .. }) && *first == Sighting::FinalLog;
+            if first_offset != *offset && !acked_elsewhere && reported.insert((*offset, body)) {
                 violations.push(SafetyViolation::Duplicate {
                     queue: queue.to_string(),
                     body: body.to_string(),
@@ -235,17 +344,7 @@ fn consumption_order(
     committed: &FinalLogs,
     violations: &mut Vec<SafetyViolation>,
 ) {
-    let positions: BTreeMap<&str, BTreeMap<&str, u64>> = committed
-        .iter()
-        .map(|(queue, log)| {
-            let offsets = log
-                .iter()
-                .enumerate()
-                .map(|(offset, body)| (body.as_str(), offset as u64))
-                .collect();
-            (queue.as_str(), offsets)
-        })
-        .collect();
+    let positions = offsets_of(committed);
     // Per (client, queue): where the last pull asked to continue from, and the final-log offset
     // of the last body consumed.
     let mut cursors: BTreeMap<(u32, &str), (u64, Option<u64>)> = BTreeMap::new();
@@ -299,6 +398,7 @@ fn consumption_order(
 fn unacknowledged_reads(
     history: &[Operation],
     committed: &FinalLogs,
+    open: &BTreeSet<String>,
     violations: &mut Vec<SafetyViolation>,
 ) {
     let mut sends: BTreeMap<(&str, &str), (usize, &OpOutcome)> = BTreeMap::new();
@@ -309,17 +409,7 @@ fn unacknowledged_reads(
                 .or_insert((op, &operation.outcome));
         }
     }
-    let in_log: BTreeMap<&str, BTreeMap<&str, u64>> = committed
-        .iter()
-        .map(|(queue, log)| {
-            let offsets = log
-                .iter()
-                .enumerate()
-                .map(|(offset, body)| (body.as_str(), offset as u64))
-                .collect();
-            (queue.as_str(), offsets)
-        })
-        .collect();
+    let in_log = offsets_of(committed);
     for (op, operation) in history.iter().enumerate() {
         let (OpInput::Pull { queue, .. }, OpOutcome::Pulled { bodies }) =
             (&operation.input, &operation.outcome)
@@ -336,6 +426,8 @@ fn unacknowledged_reads(
             let status = match sends.get(&(queue.as_str(), body.as_str())) {
                 None => SendStatus::NeverSent,
                 Some((_, OpOutcome::Fail)) => SendStatus::Failed,
+                // Past an open queue's committed prefix: it may be there, not yet applied.
+                Some((_, OpOutcome::Unknown)) if open.contains(queue) => continue,
                 Some((_, OpOutcome::Unknown)) => SendStatus::Unacknowledged,
                 // Acknowledged but gone: reported as a lost acknowledged send.
                 Some(_) => continue,

@@ -71,6 +71,10 @@ pub enum Method {
     /// The search, after the unknown sends that pulls observed were pinned at their offsets
     /// (the history left an offset unobserved, see `UnknownReason::ambiguity`).
     PinnedSearch,
+    /// A register or kv part decided by the model's polynomial rules, no search: an impossible
+    /// read (`Model::refute`, `read_witness`), or for unique written values the runs of each
+    /// value ordered by real time (`Model::decide`, `register_unique`).
+    Rules,
 }
 
 impl Method {
@@ -79,6 +83,7 @@ impl Method {
             Method::Search => "search",
             Method::Graph => "graph",
             Method::PinnedSearch => "pinned search",
+            Method::Rules => "rules",
         }
     }
 }
@@ -140,7 +145,8 @@ pub struct PartReport {
     pub elapsed: Duration,
     pub window: Option<WindowReport>,
     /// Operations that cannot be linearized together and the rule they break, when the model
-    /// found one without the search (`Model::refute`; register only so far).
+    /// found one without the search (`Model::refute` or `Model::decide`: register and kv); the
+    /// window then holds them and `rule` the rule.
     pub witness: Option<crate::check::model::Witness>,
     /// Operations to draw in the HTML file: the window and what overlaps it. Empty unless the
     /// part failed.
@@ -259,9 +265,6 @@ impl fmt::Display for CheckReport {
             }
         }
         for part in self.failing_parts() {
-            if let Some(witness) = &part.witness {
-                writeln!(formatter, "part {}: {}", part.name, witness.rule)?;
-            }
             if let (Some(rule), Some(table)) = (&part.rule, Self::window_table(part)) {
                 writeln!(formatter, "part {}: {rule}", part.name)?;
                 writeln!(

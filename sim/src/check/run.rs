@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::model::{Model, Op, Part, NEVER_RETURNED_US};
+use super::model::{Decided, Model, Op, Part, Witness, NEVER_RETURNED_US};
 use super::report::{
     CheckReport, Mark, Method, PartReport, TimelineOp, UnknownReason, WindowReport,
 };
@@ -109,26 +109,30 @@ pub fn check_part<M: Model>(
     let started = Instant::now();
     let mut searcher = model.clone();
     let init = searcher.init();
-    // A refuted part is NOT whatever the search finds; the search then only looks for a window.
-    let witness = searcher.refute(&part.ops);
+    // The model's rules first (an impossible read, then its polynomial decision); the search
+    // only for what they leave open. A NOT by rule shows its witness as the window.
+    let ruled = match searcher.refute(&part.ops) {
+        Some(witness) => Decided::Not(witness),
+        None => searcher.decide(&part.ops),
+    };
+    let ambiguity = match ruled {
+        Decided::Linearizable => {
+            return decided_report(part, Verdict::Linearizable, None, started);
+        }
+        Decided::Not(witness) => {
+            let mut report = decided_report(part, Verdict::NotLinearizable, Some(witness), started);
+            add_witness_window(&searcher, part, &mut report, options);
+            report.elapsed = started.elapsed();
+            return report;
+        }
+        Decided::Open(ambiguity) => ambiguity,
+    };
     let budget = Budget {
-        steps_max: if witness.is_some() {
-            options.steps_per_part_max.min(options.window_steps_max)
-        } else {
-            options.steps_per_part_max
-        },
+        steps_max: options.steps_per_part_max,
         deadline,
     };
     let outcome = search(&mut searcher, init, &part.ops, &budget);
-    assert!(
-        witness.is_none() || outcome.verdict != Verdict::Linearizable,
-        "invariant: a refuted part has no linearization ({witness:?})"
-    );
-    let verdict = if witness.is_some() {
-        Verdict::NotLinearizable
-    } else {
-        outcome.verdict
-    };
+    let verdict = outcome.verdict;
     let unknown = (verdict == Verdict::Unknown).then(|| UnknownReason {
         open_ops: part
             .ops
@@ -137,12 +141,12 @@ pub fn check_part<M: Model>(
             .count(),
         steps_max: options.steps_per_part_max,
         deadline_hit: outcome.steps <= options.steps_per_part_max,
-        ambiguity: None,
+        ambiguity,
     });
     let mut report = PartReport {
         name: part.name.clone(),
         verdict,
-        witness,
+        witness: None,
         method: Method::Search,
         rule: None,
         unknown,
@@ -184,24 +188,56 @@ pub fn check_part<M: Model>(
             culprit: window.culprit.map(|position| part.ops[position].index),
         });
     }
-    if report.window.is_none() {
-        if let Some(witness) = &report.witness {
-            let (rows, window) = witness_window(&searcher, part, witness);
-            report.timeline = timeline(&part.ops, &rows, options.timeline_ops_max, |position| {
-                describe(&searcher, &part.ops[position], Mark::Context)
-            });
-            report.window = Some(window);
-        }
-    }
     report.elapsed = started.elapsed();
     report
+}
+
+/// The report of a part the model decided without the search (`Model::decide`).
+fn decided_report<I, O>(
+    part: &Part<I, O>,
+    verdict: Verdict,
+    witness: Option<Witness>,
+    started: Instant,
+) -> PartReport {
+    PartReport {
+        name: part.name.clone(),
+        verdict,
+        method: Method::Rules,
+        rule: None,
+        unknown: None,
+        ops: part.ops.len(),
+        steps: 0,
+        elapsed: started.elapsed(),
+        window: None,
+        witness,
+        timeline: Vec::new(),
+    }
+}
+
+/// When the part has a witness and no window yet: the witness as its window, its rule in
+/// words, and the timeline around it.
+fn add_witness_window<M: Model>(
+    model: &M,
+    part: &Part<M::Input, M::Output>,
+    report: &mut PartReport,
+    options: &CheckOptions,
+) {
+    let Some(witness) = &report.witness else {
+        return;
+    };
+    let (rows, window) = witness_window(model, part, witness);
+    report.timeline = timeline(&part.ops, &rows, options.timeline_ops_max, |position| {
+        describe(model, &part.ops[position], Mark::Context)
+    });
+    report.rule = Some(witness.rule.clone());
+    report.window = Some(window);
 }
 
 /// A window made of a witness's operations, from the initial state, when the search found none.
 fn witness_window<M: Model>(
     model: &M,
     part: &Part<M::Input, M::Output>,
-    witness: &super::model::Witness,
+    witness: &Witness,
 ) -> (Vec<TimelineOp>, WindowReport) {
     let rows: Vec<TimelineOp> = part
         .ops

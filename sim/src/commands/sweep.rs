@@ -119,7 +119,7 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         let safety: u64 = report
             .findings_by_kind
             .iter()
-            .filter(|(kind, _)| **kind != FindingKind::NotSettled)
+            .filter(|(kind, _)| !kind.is_liveness())
             .map(|(_, n)| u64::from(*n))
             .sum();
         safety_total += safety;

@@ -71,10 +71,9 @@ fn linearizable(report: &RunReport) -> ExpectationCheck {
 /// their consequences, linearizability, settling).
 fn other_safety(report: &RunReport) -> ExpectationCheck {
     let judged_elsewhere = |kind: FindingKind| {
-        matches!(
-            kind,
-            FindingKind::LostAcked | FindingKind::NotLinearizable | FindingKind::NotSettled
-        ) || kind.is_consequence_of_loss()
+        matches!(kind, FindingKind::LostAcked | FindingKind::NotLinearizable)
+            || kind.is_liveness()
+            || kind.is_consequence_of_loss()
     };
     let other: u64 = report
         .findings_by_kind

@@ -1,7 +1,7 @@
 //! Turns one seed's raw run into its outcome: failover timelines, findings, counts.
 
 use crate::check::losses::{self, LossConsequence, LostSends};
-use crate::check::oracles::{self, FinalState};
+use crate::check::oracles::{self, FinalState, SafetyViolation};
 use crate::check::{self, CheckOptions, CheckReport};
 use crate::history::{OpInput, OpOutcome, Operation};
 use crate::ids::QueueId;
@@ -9,16 +9,19 @@ use crate::metrics::{self, FailoverTimeline};
 use crate::run::outcome::{CheckSummary, Finding, FindingKind, OpCounts, SeedOutcome};
 use crate::run::RunSpec;
 use crate::run::SeedRun;
-use crate::world::observe::AppliedEntry;
+use crate::world::observe::{AppliedEntry, ObservedKind};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Checks and measures one finished seed.
 pub fn evaluate(spec: &RunSpec, run: &SeedRun) -> SeedOutcome {
     let (failovers, cuts_healed) = failovers_and_healed_cuts(spec, run);
-    let finals = final_state(spec, &run.final_logs);
+    let finals = final_state(spec, run);
     let mut findings = world_findings(run);
     findings.extend(oracle_findings(spec, run, &finals));
-    let report = check::check_log(&run.history, Some(&finals.committed), &seed_check_options());
+    // A queue with only a committed prefix settles nothing: its unknown sends stay open.
+    let mut complete = finals.committed.clone();
+    complete.retain(|queue, _| !finals.open.contains(queue));
+    let report = check::check_log(&run.history, Some(&complete), &seed_check_options());
     for part in report.failing_parts() {
         findings.push(Finding::NotLinearizable {
             queue: part.name.clone(),
@@ -91,40 +94,142 @@ fn world_findings(run: &SeedRun) -> Vec<Finding> {
     invariants.chain(recoveries).collect()
 }
 
-/// The safety oracles' violations (a loss's consequences under their own kinds), then, with
-/// consumers, the acknowledged sends no consumer received.
+/// The safety oracles' violations (a loss's consequences under their own kinds, the sends
+/// acknowledged at another offset as one finding per group), then, with consumers, the
+/// acknowledged sends no consumer received; then, per group that did not settle, what it left
+/// undecided.
 fn oracle_findings(spec: &RunSpec, run: &SeedRun, finals: &FinalState) -> Vec<Finding> {
     let violations = oracles::check(&run.history, finals);
     let lost = LostSends::of(&violations);
-    let mut findings: Vec<Finding> = violations
-        .into_iter()
-        .map(|violation| {
-            let kind = match lost.consequence(&violation) {
-                Some(consequence) => consequence_kind(consequence),
-                None => FindingKind::of_violation(&violation),
-            };
-            Finding::Safety {
-                kind,
-                detail: format!("{violation:?}"),
-            }
-        })
-        .collect();
+    let mut acked_elsewhere: BTreeMap<u32, Vec<&SafetyViolation>> = BTreeMap::new();
+    let mut findings: Vec<Finding> = Vec::new();
+    for violation in &violations {
+        if let SafetyViolation::AckedAtOtherOffset { queue, .. } = violation {
+            acked_elsewhere
+                .entry(group_of(queue))
+                .or_default()
+                .push(violation);
+            continue;
+        }
+        let kind = match lost.consequence(violation) {
+            Some(consequence) => consequence_kind(consequence),
+            None => FindingKind::of_violation(violation),
+        };
+        findings.push(Finding::Safety {
+            kind,
+            detail: format!("{violation:?}"),
+        });
+    }
+    findings.extend(
+        acked_elsewhere
+            .iter()
+            .map(|(group, acked)| acked_at_other_offsets(*group, acked)),
+    );
+    let unsettled = unsettled_groups(spec, run);
+    let mut unconsumed_unsettled: BTreeMap<u32, usize> = BTreeMap::new();
     if spec.workload.consumers > 0 {
-        findings.extend(
-            losses::unconsumed(&run.history, &lost)
-                .into_iter()
-                .map(|unconsumed| Finding::Safety {
-                    kind: unconsumed
-                        .consequence
-                        .map_or(FindingKind::AckedNotConsumed, consequence_kind),
-                    detail: format!(
-                        "op {}: {} acknowledged at {} offset {}, never pulled",
-                        unconsumed.op, unconsumed.body, unconsumed.queue, unconsumed.offset
-                    ),
-                }),
+        for unconsumed in losses::unconsumed(&run.history, &lost) {
+            let group = group_of(&unconsumed.queue);
+            if unsettled.contains(&group) {
+                *unconsumed_unsettled.entry(group).or_default() += 1;
+                continue;
+            }
+            findings.push(Finding::Safety {
+                kind: unconsumed
+                    .consequence
+                    .map_or(FindingKind::AckedNotConsumed, consequence_kind),
+                detail: format!(
+                    "op {}: {} acknowledged at {} offset {}, never pulled",
+                    unconsumed.op, unconsumed.body, unconsumed.queue, unconsumed.offset
+                ),
+            });
+        }
+    }
+    let mut undecided: BTreeMap<u32, usize> = BTreeMap::new();
+    for (queue, ops) in oracles::undecided_sends(&run.history, finals) {
+        *undecided.entry(group_of(&queue)).or_default() += ops.len();
+    }
+    for &group in &unsettled {
+        let (open, unconsumed) = (
+            undecided.get(&group).copied().unwrap_or(0),
+            unconsumed_unsettled.get(&group).copied().unwrap_or(0),
         );
+        if open == 0 && unconsumed == 0 {
+            continue;
+        }
+        let progress = commit_progress(spec, run, group);
+        findings.push(Finding::LossUnknown {
+            group,
+            detail: format!(
+                "unknown: the group did not settle; {open} acknowledged sends are past the log \
+                 its replicas had applied (committed up to index {}, applied up to {}): they \
+                 may be committed but not yet applied; {unconsumed} acknowledged sends were \
+                 never pulled (the consumers could not drain the group). Neither counts as \
+                 lost; a longer settle_max, or fixing why it did not settle, decides them",
+                progress.committed, progress.applied
+            ),
+        });
     }
     findings
+}
+
+/// The group a history queue name belongs to (`g0/orders/1` → 0).
+fn group_of(queue: &str) -> u32 {
+    queue
+        .parse::<QueueId>()
+        .map(|queue| queue.group)
+        .expect("invariant: history queues are written as QueueId text")
+}
+
+/// One finding for every send of a group acknowledged at another offset than it was stored
+/// at: the first one, how many, and the shifts seen.
+fn acked_at_other_offsets(group: u32, acked: &[&SafetyViolation]) -> Finding {
+    let mut shifts: BTreeSet<i128> = BTreeSet::new();
+    let mut queues: BTreeSet<&str> = BTreeSet::new();
+    for violation in acked {
+        if let SafetyViolation::AckedAtOtherOffset {
+            queue,
+            acked_offset,
+            stored_offset,
+            ..
+        } = violation
+        {
+            shifts.insert(i128::from(*acked_offset) - i128::from(*stored_offset));
+            queues.insert(queue);
+        }
+    }
+    let Some(SafetyViolation::AckedAtOtherOffset {
+        op,
+        queue,
+        body,
+        acked_offset,
+        stored_offset,
+    }) = acked.first()
+    else {
+        unreachable!("invariant: a group's list holds acks at other offsets");
+    };
+    let shown: Vec<String> = shifts
+        .iter()
+        .take(8)
+        .map(|shift| format!("{shift:+}"))
+        .collect();
+    Finding::Safety {
+        kind: FindingKind::AckedWrongOffset,
+        detail: format!(
+            "acknowledged at offset {acked_offset}, stored at offset {stored_offset} (op {op}, \
+             {body} on {queue}); {} sends of group {group} on {} queues were acknowledged at \
+             another offset than they were stored at (acknowledged − stored: {}{}): the broker \
+             answers SEND_OK with the wrong queue offset, the messages themselves are kept",
+            acked.len(),
+            queues.len(),
+            shown.join(", "),
+            if shifts.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            },
+        ),
+    }
 }
 
 fn consequence_kind(consequence: LossConsequence) -> FindingKind {
@@ -136,6 +241,14 @@ fn consequence_kind(consequence: LossConsequence) -> FindingKind {
 
 /// Liveness: every group with no settle time.
 fn not_settled(spec: &RunSpec, run: &SeedRun) -> Vec<Finding> {
+    unsettled_groups(spec, run)
+        .into_iter()
+        .map(|group| Finding::NotSettled { group })
+        .collect()
+}
+
+/// The groups with no settle time, ascending.
+fn unsettled_groups(spec: &RunSpec, run: &SeedRun) -> BTreeSet<u32> {
     (0..spec.world.groups)
         .filter(|group| {
             run.settle_us
@@ -144,8 +257,35 @@ fn not_settled(spec: &RunSpec, run: &SeedRun) -> Vec<Finding> {
                 .flatten()
                 .is_none()
         })
-        .map(|group| Finding::NotSettled { group })
         .collect()
+}
+
+/// How far a group got: the highest index a leader of it committed, and the highest index a
+/// replica of it had applied at the end.
+struct CommitProgress {
+    committed: u64,
+    applied: u64,
+}
+
+fn commit_progress(spec: &RunSpec, run: &SeedRun, group: u32) -> CommitProgress {
+    let members = spec.world.members(group);
+    let committed = run
+        .observations
+        .iter()
+        .filter(|observation| members.contains(&observation.node))
+        .filter_map(|observation| match observation.kind {
+            ObservedKind::LeaderCommit { index, .. } => Some(index.0),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let applied = members
+        .iter()
+        .filter_map(|node| run.final_logs[node.0 as usize].last())
+        .map(|entry| entry.index.0)
+        .max()
+        .unwrap_or(0);
+    CommitProgress { committed, applied }
 }
 
 /// Per seed: one thread (seeds already run in parallel) and a step budget, never a wall-clock
@@ -177,7 +317,11 @@ fn check_summary(report: &CheckReport) -> CheckSummary {
 
 /// What the oracles compare against: per replica its committed messages per queue, and per
 /// queue the log of the group's most advanced replica (what its leader serves after healing).
-fn final_state(spec: &RunSpec, final_logs: &[Vec<AppliedEntry>]) -> FinalState {
+/// A group that did not settle and had committed entries no replica applied leaves its queues
+/// open (`FinalState::open`): the log is a committed prefix only.
+fn final_state(spec: &RunSpec, run: &SeedRun) -> FinalState {
+    let final_logs = &run.final_logs;
+    let unsettled = unsettled_groups(spec, run);
     let mut finals = FinalState::default();
     for group in 0..spec.world.groups {
         let members = spec.world.members(group);
@@ -191,11 +335,31 @@ fn final_state(spec: &RunSpec, final_logs: &[Vec<AppliedEntry>]) -> FinalState {
             .iter()
             .max_by_key(|node| (final_logs[node.0 as usize].len(), std::cmp::Reverse(node.0)))
             .expect("invariant: a group has at least one replica");
-        finals
-            .committed
-            .extend(queue_contents(group, &final_logs[most_advanced.0 as usize]));
+        // Every workload queue has a final log, empty when nothing of it was applied (else
+        // its acknowledged sends would go unchecked).
+        let mut contents = queue_contents(group, &final_logs[most_advanced.0 as usize]);
+        for queue in group_queues(spec, group) {
+            contents.entry(queue).or_default();
+        }
+        if unsettled.contains(&group) {
+            let progress = commit_progress(spec, run, group);
+            if progress.committed > progress.applied {
+                finals.open.extend(contents.keys().cloned());
+            }
+        }
+        finals.committed.extend(contents);
     }
     finals
+}
+
+/// The history names of a group's workload queues.
+fn group_queues(spec: &RunSpec, group: u32) -> Vec<String> {
+    spec.workload
+        .queues
+        .iter()
+        .filter(|(queue_group, _)| *queue_group == group)
+        .map(|(_, queue)| QueueId::new(group, queue.clone()).to_string())
+        .collect()
 }
 
 fn count_ops(history: &[Operation]) -> OpCounts {

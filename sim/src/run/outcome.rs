@@ -36,11 +36,16 @@ pub enum Finding {
     NotLinearizable { queue: String, window: String },
     /// Liveness: the group had no single caught-up leader within `settle_max` of healing.
     NotSettled { group: u32 },
+    /// The group did not settle, so whether some acknowledged sends were kept is unknown: they
+    /// may be committed but not yet applied (past the log its replicas had applied), or
+    /// unconsumed because the consumers could not drain it. One per such group; never counted
+    /// as data loss.
+    LossUnknown { group: u32, detail: String },
 }
 
 impl Finding {
     pub fn is_safety(&self) -> bool {
-        !matches!(self, Finding::NotSettled { .. })
+        !self.kind().is_liveness()
     }
 
     pub fn kind(&self) -> FindingKind {
@@ -51,6 +56,7 @@ impl Finding {
             Finding::Safety { kind, .. } => *kind,
             Finding::NotLinearizable { .. } => FindingKind::NotLinearizable,
             Finding::NotSettled { .. } => FindingKind::NotSettled,
+            Finding::LossUnknown { .. } => FindingKind::LossUnknown,
         }
     }
 }
@@ -85,10 +91,15 @@ pub enum FindingKind {
     /// An acknowledged send that no consumer received by the end of the run (the consumers
     /// read on until every queue was drained, within the settle bound).
     AckedNotConsumed,
+    /// Sends acknowledged at another queue offset than the one they were stored at (one
+    /// finding per group: its broker answers SEND_OK with the wrong offset).
+    AckedWrongOffset,
+    /// A group that did not settle left some acknowledged sends undecided (`Finding::LossUnknown`).
+    LossUnknown,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 17] = [
+    pub const ALL: [FindingKind; 19] = [
         FindingKind::Panic,
         FindingKind::RaftInvariant,
         FindingKind::RecoveryFailed,
@@ -106,6 +117,8 @@ impl FindingKind {
         FindingKind::LostAckedOffsetReused,
         FindingKind::LostAckedConsumerSkip,
         FindingKind::AckedNotConsumed,
+        FindingKind::AckedWrongOffset,
+        FindingKind::LossUnknown,
     ];
 
     /// The kind's text in reports, baselines and tables.
@@ -128,7 +141,15 @@ impl FindingKind {
             FindingKind::LostAckedOffsetReused => "lost_acked_offset_reused",
             FindingKind::LostAckedConsumerSkip => "lost_acked_consumer_skip",
             FindingKind::AckedNotConsumed => "acked_not_consumed",
+            FindingKind::AckedWrongOffset => "acked_wrong_offset",
+            FindingKind::LossUnknown => "loss_unknown",
         }
+    }
+
+    /// Kinds about progress, not data: a group that did not settle, and what that left
+    /// undecided.
+    pub fn is_liveness(self) -> bool {
+        matches!(self, FindingKind::NotSettled | FindingKind::LossUnknown)
     }
 
     /// Kinds that only follow from a lost acknowledged send: counted and explained with the
@@ -143,6 +164,7 @@ impl FindingKind {
     /// The kind of a safety oracle's violation taken on its own (not as a loss's consequence).
     pub fn of_violation(violation: &SafetyViolation) -> FindingKind {
         match violation {
+            SafetyViolation::AckedAtOtherOffset { .. } => FindingKind::AckedWrongOffset,
             SafetyViolation::LostAcknowledgedSend { .. } => FindingKind::LostAcked,
             SafetyViolation::OffsetConflict { .. } => FindingKind::OffsetConflict,
             SafetyViolation::Duplicate { .. } => FindingKind::Duplicate,

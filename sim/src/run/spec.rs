@@ -79,6 +79,7 @@ impl RunSpec {
             broken: match cluster.broken {
                 scenario::Broken::Off => world::Broken::Off,
                 scenario::Broken::AckBeforeCommit => world::Broken::AckBeforeCommit,
+                scenario::Broken::AckWrongOffset => world::Broken::AckWrongOffset,
             },
         };
         RunSpec {

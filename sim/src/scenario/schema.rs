@@ -232,6 +232,8 @@ pub enum Broken {
     Off,
     /// SEND_OK as soon as the leader appends, before the send commits.
     AckBeforeCommit,
+    /// SEND_OK with a queue offset a few past the one the send is stored at.
+    AckWrongOffset,
 }
 
 impl Broken {

@@ -321,6 +321,7 @@ impl World {
             .map(|broker| {
                 let mut broker = broker.with_read_mode(self.spec.read_mode);
                 broker.unsafe_ack_before_commit = self.spec.broken == Broken::AckBeforeCommit;
+                broker.unsafe_ack_wrong_offset = self.spec.broken == Broken::AckWrongOffset;
                 Box::new(broker) as Box<dyn ReplicaNode>
             })
             .map_err(|error| error.to_string()),

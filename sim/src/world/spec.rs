@@ -25,6 +25,8 @@ pub enum Broken {
     Off,
     /// SEND_OK as soon as the leader appends, before the send commits.
     AckBeforeCommit,
+    /// SEND_OK names a queue offset other than the one the entry is stored at.
+    AckWrongOffset,
 }
 
 /// Everything the world needs.

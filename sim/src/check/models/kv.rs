@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::model::{Model, Op, Part};
+use crate::check::model::{Model, Op, Part, Witness};
+use crate::check::read_witness::{impossible_read, KvReads};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +83,10 @@ impl Model for KvModel {
 
     fn unknown_is_noop(&self, input: &KvInput) -> bool {
         matches!(input, KvInput::Get { .. })
+    }
+
+    fn refute(&self, ops: &[Op<KvInput, KvOutput>]) -> Option<Witness> {
+        impossible_read(&KvReads::new(ops), ops)
     }
 
     fn describe_op(&self, input: &KvInput, output: Option<&KvOutput>) -> String {

@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::model::{Model, Op, Witness};
-use crate::check::register_witness::impossible_read;
+use crate::check::model::{Decided, Model, Op, Witness};
+use crate::check::read_witness::{impossible_read, RegisterReads};
+use crate::check::register_unique::decide_unique;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,7 +88,11 @@ impl Model for RegisterModel {
     }
 
     fn refute(&self, ops: &[Op<RegisterInput, RegisterOutput>]) -> Option<Witness> {
-        impossible_read(ops)
+        impossible_read(&RegisterReads, ops)
+    }
+
+    fn decide(&self, ops: &[Op<RegisterInput, RegisterOutput>]) -> Decided {
+        decide_unique(ops)
     }
 
     fn describe_op(&self, input: &RegisterInput, output: Option<&RegisterOutput>) -> String {
