@@ -6,7 +6,6 @@ use super::settle::settle;
 use super::spec::RunSpec;
 use crate::history::Operation;
 use crate::ids::QueueId;
-use crate::ids::SimTime;
 use crate::metrics::{self, FailoverFault};
 use crate::nemesis::{self, swarm};
 use crate::workload::{self, WorkloadSpec};
@@ -44,14 +43,9 @@ pub struct SeedRun {
 
 /// Runs one seed in a fresh madsim runtime on the current thread (call on a fresh OS thread).
 pub fn run_seed(spec: Arc<RunSpec>, seed: u64) -> SeedRun {
-    let world = &spec.world;
-    let mut config = madsim::Config::default();
-    config.net.send_latency = world.latency_min.as_duration()
-        ..world
-            .latency_max
-            .max(world.latency_min + SimTime::from_us(1))
-            .as_duration();
-    config.net.packet_loss_rate = f64::from(world.loss_ppm) / 1_000_000.0;
+    // The world's own post carries every datagram with the scenario's latency and loss
+    // (`world::network`); madsim's network is not used.
+    let config = madsim::Config::default();
     let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
     runtime.block_on(supervise(spec, seed))
 }

@@ -6,7 +6,6 @@ use super::client::{ClientConfig, ClientMachine, ClientState, Command, Event};
 use super::routes::{route_poll_phase_us, RouteRefresh};
 use super::WorkloadSpec;
 use crate::world::nameserver::RefreshReason;
-use crate::world::replica::{send_datagram, spawn_receivers};
 use crate::world::wire::{client_addr, name_server_addr, replica_addr, Wire};
 use crate::world::World;
 use broker_core::broker::{ClientId, ClientRequest, ClientResponse};
@@ -14,8 +13,8 @@ use broker_core::NodeId;
 use futures::channel::mpsc;
 use futures::channel::oneshot;
 use futures::StreamExt;
-use madsim::net::Endpoint;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -42,7 +41,7 @@ impl Waiting {
 pub(super) struct Connection {
     pub(super) world: Arc<World>,
     id: ClientId,
-    endpoint: Arc<Endpoint>,
+    address: SocketAddr,
     workload: Arc<WorkloadSpec>,
     client: Mutex<ClientState>,
     waiting: Mutex<Waiting>,
@@ -64,9 +63,6 @@ pub(super) async fn connect(
     client: ClientId,
 ) -> Arc<Connection> {
     let spec = world.spec.clone();
-    let endpoint = Endpoint::bind(client_addr(client))
-        .await
-        .expect("invariant: each client has its own address");
     let (refresh, refresh_requests) = if spec.name_servers > 0 {
         let (tx, rx) = mpsc::unbounded();
         (Some(tx), Some(rx))
@@ -83,7 +79,7 @@ pub(super) async fn connect(
     let connection = Arc::new(Connection {
         world,
         id: client,
-        endpoint: Arc::new(endpoint),
+        address: client_addr(client),
         workload,
         client: Mutex::new(ClientState::new(config)),
         waiting: Mutex::new(Waiting {
@@ -93,7 +89,7 @@ pub(super) async fn connect(
         }),
         refresh,
     });
-    spawn_response_router(connection.clone());
+    bind_responses(&connection);
     if let Some(requests) = refresh_requests {
         let connection = connection.clone();
         madsim::task::spawn(async move { refresh_routes(connection, requests).await });
@@ -101,37 +97,39 @@ pub(super) async fn connect(
     connection
 }
 
-fn spawn_response_router(connection: Arc<Connection>) {
-    let (tx, mut responses) = mpsc::unbounded::<Wire>();
-    spawn_receivers(connection.endpoint.clone(), tx, |wire| wire);
-    madsim::task::spawn(async move {
-        while let Some(wire) = responses.next().await {
-            match wire {
-                Wire::Response {
-                    request_id,
-                    response,
-                } => {
-                    let waiter = locked(&connection.waiting).responses.remove(&request_id);
-                    if let Some(waiter) = waiter {
-                        let _ = waiter.send(response);
-                    }
+/// Binds the client's address: each answer goes straight to the request waiting for it.
+fn bind_responses(connection: &Arc<Connection>) {
+    let waiting = connection.clone();
+    let inbox = move |wire: Wire| {
+        match wire {
+            Wire::Response {
+                request_id,
+                response,
+            } => {
+                let waiter = locked(&waiting.waiting).responses.remove(&request_id);
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(response);
                 }
-                Wire::Route {
-                    request_id,
-                    brokers,
-                } => {
-                    let waiter = locked(&connection.waiting).routes.remove(&request_id);
-                    if let Some(waiter) = waiter {
-                        let _ = waiter.send(brokers);
-                    }
-                }
-                Wire::Peer { .. }
-                | Wire::Request { .. }
-                | Wire::Register { .. }
-                | Wire::RouteRequest { .. } => {}
             }
+            Wire::Route {
+                request_id,
+                brokers,
+            } => {
+                let waiter = locked(&waiting.waiting).routes.remove(&request_id);
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(brokers);
+                }
+            }
+            Wire::Peer { .. }
+            | Wire::Request { .. }
+            | Wire::Register { .. }
+            | Wire::RouteRequest { .. } => {}
         }
-    });
+        true
+    };
+    connection
+        .world
+        .bind(connection.address, Arc::new(inbox));
 }
 
 /// The client's route refresher: fetches when `RouteRefresh` says, and on requests.
@@ -231,7 +229,7 @@ impl Connection {
             request_id,
             request,
         };
-        send_datagram(&self.endpoint, replica_addr(target), wire);
+        self.world.send(self.address, replica_addr(target), wire);
         let timeout = Duration::from_micros(deadline_us.saturating_sub(self.world.now_us()));
         match madsim::time::timeout(timeout, answer).await {
             Ok(Ok(response)) => Some(response),
@@ -256,7 +254,8 @@ impl Connection {
             client: self.id,
             request_id,
         };
-        send_datagram(&self.endpoint, name_server_addr(ask.name_server), request);
+        self.world
+            .send(self.address, name_server_addr(ask.name_server), request);
         let timeout = Duration::from_micros(ask.deadline_us.saturating_sub(self.world.now_us()));
         let fetch = match madsim::time::timeout(timeout, answer).await {
             Ok(Ok(brokers)) => refresh.answered(&brokers, self.world.now_us(), &mut self.client()),

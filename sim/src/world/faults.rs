@@ -1,17 +1,14 @@
 //! The world's fault transitions and the read-only queries the nemesis needs. Each transition
 //! keeps its own invariants: a crashed node is down, not paused, has no inbox and the observer
-//! saw it go; a paused node is up; a cut link is cut in madsim and in the world's own record
-//! of connectivity alike.
+//! saw it go; a paused node is up; a cut link is in the world's record of connectivity, which
+//! the send path consults (`network`).
 
-use super::network::NetworkState;
+use super::network::{BaseNetwork, NetworkState};
 use super::observe::{LeaderMark, LeaderSnapshot, ObservedKind};
 use super::wire::replica_addr;
 use super::World;
 use broker_core::raft::Role;
 use broker_core::{NodeId, Term};
-use madsim::net::NetSim;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// What a crashed node's disk keeps of its unsynced writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,10 +36,6 @@ pub enum ClockChange {
 }
 
 impl World {
-    fn net(&self) -> Arc<NetSim> {
-        madsim::plugin::simulator::<NetSim>()
-    }
-
     pub fn is_down(&self, node: NodeId) -> bool {
         self.lock().down[node.0 as usize]
     }
@@ -83,6 +76,8 @@ impl World {
         shared.paused[index] = false;
         shared.inboxes[index] = None;
         shared.observer.on_down(now_us, node);
+        drop(shared);
+        self.post().unbind(replica_addr(node));
         true
     }
 
@@ -143,37 +138,22 @@ impl World {
 
     /// Cuts every link to and from the replica until `heal_links`.
     pub fn isolate(&self, node: NodeId) {
-        self.net().clog_node(self.replica_node(node));
         self.lock().network.isolated.insert(node.0);
     }
 
     /// Drops every message from replica `from` to replica `to` until `heal_links`.
     pub fn cut(&self, from: NodeId, to: NodeId) {
-        if from == to || !self.lock().network.clogged_links.insert((from.0, to.0)) {
-            return;
+        if from != to {
+            self.lock().network.clogged_links.insert((from.0, to.0));
         }
-        self.net()
-            .clog_link(self.replica_node(from), self.replica_node(to));
     }
 
     /// Undoes every isolation and cut, and clears every per-link latency and loss.
     pub fn heal_links(&self) {
-        let (isolated, clogged) = {
-            let mut shared = self.lock();
-            let network = &mut shared.network;
-            network.link_faults.clear_links();
-            (
-                std::mem::take(&mut network.isolated),
-                std::mem::take(&mut network.clogged_links),
-            )
-        };
-        let net = self.net();
-        for n in isolated {
-            net.unclog_node(self.replica_node(NodeId(n)));
-        }
-        for (a, b) in clogged {
-            net.unclog_link(self.replica_node(NodeId(a)), self.replica_node(NodeId(b)));
-        }
+        let network = &mut self.lock().network;
+        network.link_faults.clear_links();
+        network.isolated.clear();
+        network.clogged_links.clear();
     }
 
     /// Adds a delay drawn from `min_us..=max_us` to every message from `from` to `to`.
@@ -198,26 +178,20 @@ impl World {
 
     /// The whole network's one-way delay range from now on.
     pub fn set_latency(&self, min_us: u64, max_us: u64) {
-        let (min, max) = (Duration::from_micros(min_us), Duration::from_micros(max_us));
-        self.net().update_config(|config| {
-            config.send_latency = min..max.max(min + Duration::from_micros(1));
-        });
+        let base = &mut self.lock().network.base;
+        base.latency_us_min = min_us;
+        base.latency_us_max = max_us.max(min_us);
     }
 
     /// The whole network's message loss from now on.
     pub fn set_loss(&self, ppm: u32) {
-        let rate = f64::from(ppm) / 1_000_000.0;
-        self.net()
-            .update_config(|config| config.packet_loss_rate = rate);
+        self.lock().network.base.loss_ppm = ppm;
     }
 
     /// The network as the world started: no cut, no link fault, no duplication, the spec's
     /// latency and loss.
     pub fn reset_network(&self) {
-        self.heal_links();
-        self.lock().network = NetworkState::default();
-        self.set_latency(self.spec.latency_min.as_us(), self.spec.latency_max.as_us());
-        self.set_loss(self.spec.loss_ppm);
+        self.lock().network = NetworkState::new(BaseNetwork::of(&self.spec));
     }
 
     /// The up replica of `group` that believes it leads, in the highest term.

@@ -3,6 +3,7 @@
 //! the transitions that change it (`faults.rs`), each keeping its own invariants. The state is
 //! private: the nemesis, the clients and the run change it only through these methods.
 
+pub mod alarm;
 pub mod clock;
 pub mod disk;
 mod faults;
@@ -24,7 +25,9 @@ use broker_core::raft::Role;
 use broker_core::{NodeId, SyncId};
 use clock::NodeClock;
 use disk::Disk;
-use network::NetworkState;
+use futures::channel::mpsc;
+use futures::StreamExt;
+use network::{BaseNetwork, Inbox, NetworkState, Post};
 use observe::{
     AppliedEntry, InvariantViolation, LeaderSnapshot, LostWrites, Observation, Observer,
 };
@@ -74,6 +77,10 @@ pub struct World {
     replica_nodes: OnceLock<Vec<madsim::task::NodeId>>,
     /// madsim's id of each name server's node.
     name_server_nodes: OnceLock<Vec<madsim::task::NodeId>>,
+    /// Every datagram in flight and fsync completion due, and who is bound where.
+    post: Mutex<Post>,
+    /// Wakes the post's task when a parcel is due earlier than it sleeps until.
+    post_wake: Mutex<Option<mpsc::UnboundedSender<()>>>,
     workload_stopped: AtomicBool,
     /// Set once consumers have drained every queue (or ran out of time): they stop pulling.
     consumers_stopped: AtomicBool,
@@ -116,10 +123,11 @@ impl World {
             inboxes: vec![None; replicas as usize],
             route_fetches: Vec::new(),
             consumer_offsets: BTreeMap::new(),
-            network: NetworkState::default(),
+            network: NetworkState::new(BaseNetwork::of(&spec)),
             leader_snapshots: Vec::new(),
         };
         let handle = madsim::runtime::Handle::current();
+        let (post_wake, wakes) = mpsc::unbounded();
         let world = Arc::new(World {
             spec: spec.clone(),
             seed,
@@ -128,9 +136,13 @@ impl World {
             handle: handle.clone(),
             replica_nodes: OnceLock::new(),
             name_server_nodes: OnceLock::new(),
+            post: Mutex::new(Post::default()),
+            post_wake: Mutex::new(Some(post_wake)),
             workload_stopped: AtomicBool::new(false),
             consumers_stopped: AtomicBool::new(false),
         });
+        // On the supervisor's node, which no fault touches.
+        madsim::task::spawn(world.clone().run_post(wakes));
         let replica_nodes = (0..replicas)
             .map(|n| {
                 let world = world.clone();
@@ -171,6 +183,54 @@ impl World {
         self.shared
             .lock()
             .expect("invariant: the simulation is single-threaded, no lock is poisoned")
+    }
+
+    fn post(&self) -> MutexGuard<'_, Post> {
+        self.post
+            .lock()
+            .expect("invariant: the simulation is single-threaded, no lock is poisoned")
+    }
+
+    /// The post's task: sleeps until the next datagram is due (or an earlier one is posted),
+    /// then hands every due one to its inbox, in arrival order.
+    async fn run_post(self: Arc<World>, mut wakes: mpsc::UnboundedReceiver<()>) {
+        let mut alarm = alarm::Alarm::new();
+        let mut due = Vec::new();
+        loop {
+            let next_us = self.post().take_due(self.now_us(), &mut due);
+            for (inbox, wire) in due.drain(..) {
+                inbox(wire);
+            }
+            let woke = match next_us {
+                Some(due_us) => {
+                    futures::select_biased! {
+                        woke = wakes.next() => woke,
+                        () = futures::FutureExt::fuse(alarm.until(due_us)) => Some(()),
+                    }
+                }
+                None => wakes.next().await,
+            };
+            if woke.is_none() {
+                return; // the world's results were taken
+            }
+        }
+    }
+
+    /// `addr` receives into `inbox` from now on (a node's new incarnation).
+    pub fn bind(&self, addr: SocketAddr, inbox: Inbox) {
+        self.post().bind(addr, inbox);
+    }
+
+    fn wake_post(&self, wake: bool) {
+        if wake {
+            if let Some(post_wake) = &*self
+                .post_wake
+                .lock()
+                .expect("invariant: the simulation is single-threaded, no lock is poisoned")
+            {
+                let _ = post_wake.unbounded_send(());
+            }
+        }
     }
 
     fn replica_node(&self, node: NodeId) -> madsim::task::NodeId {
@@ -280,28 +340,56 @@ impl World {
         }
     }
 
-    /// Sends a datagram from one of the world's own nodes (a replica or a name server), with
-    /// the network's link faults applied (see `network`).
-    pub fn send(&self, endpoint: &Arc<madsim::net::Endpoint>, to: SocketAddr, wire: wire::Wire) {
-        let from = endpoint
-            .local_addr()
-            .expect("invariant: a bound endpoint has an address");
+    /// Sends a datagram from `from` (a replica, a name server or a client) without waiting:
+    /// the network's cuts, loss, latency and link faults decide when it arrives, if ever
+    /// (`NetworkState::route`).
+    pub fn send(&self, from: SocketAddr, to: SocketAddr, wire: wire::Wire) {
+        if std::env::var_os("HASIM_POST_STATS").is_some() {
+            let kind = match &wire {
+                wire::Wire::Peer { msg, .. } => format!("peer {}", format!("{msg:?}").split([' ', '(', '{']).take(2).collect::<Vec<_>>().join(" ")),
+                wire::Wire::Request { request, .. } => format!("req {}", format!("{request:?}").split([' ', '(', '{']).next().unwrap_or("")),
+                wire::Wire::Response { response, .. } => format!("resp {} {:02} {:?}", self.now_us() / 5_000_000, to, format!("{response:?}").split([' ', '(', '{']).next().unwrap_or("")),
+                _ => "other".to_string(),
+            };
+            KINDS.with(|k| *k.borrow_mut().entry(kind).or_insert(0) += 1);
+        }
         let peer = matches!(wire, wire::Wire::Peer { .. });
-        let delivery = self
-            .lock()
-            .network
-            .link_faults
-            .plan(from.ip(), to.ip(), peer);
-        network::send_planned(endpoint, to, wire, delivery);
+        let delays_us = self.lock().network.route(
+            from,
+            to,
+            peer,
+            &mut madsim::rand::thread_rng(),
+        );
+        let now_us = self.now_us();
+        let mut wake = false;
+        {
+            let mut post = self.post();
+            let last = delays_us.len().saturating_sub(1);
+            let mut wire = Some(wire);
+            for (copy, delay_us) in delays_us.into_iter().enumerate() {
+                let this = if copy == last {
+                    wire.take().expect("invariant: the last copy takes the datagram")
+                } else {
+                    wire.clone().expect("invariant: taken only by the last copy")
+                };
+                wake |= post.post_datagram(to, this, now_us + delay_us);
+            }
+        }
+        self.wake_post(wake);
     }
 
     /// Builds the broker of a (re)starting replica from its disk; registers its event queue.
     pub fn start_replica(
         &self,
         node: NodeId,
-        inbox: futures::channel::mpsc::UnboundedSender<replica::Event>,
+        inbox: mpsc::UnboundedSender<replica::Event>,
     ) -> Option<Box<dyn ReplicaNode>> {
         let now_us = self.now_us();
+        let wires = inbox.clone();
+        self.bind(
+            wire::replica_addr(node),
+            Arc::new(move |wire| wires.unbounded_send(replica::Event::Wire(wire)).is_ok()),
+        );
         let mut shared = self.lock();
         shared.inboxes[node.0 as usize] = Some(inbox);
         let index = node.0 as usize;
@@ -349,8 +437,8 @@ impl World {
         }
     }
 
-    /// Records a step's writes and observations; returns the syncs to complete later as
-    /// (sync id, covered write, completion time).
+    /// Records a step's writes and observations; returns the fsyncs it asked for, to complete
+    /// later, as (sync id, covered write, completion time), in completion order.
     pub fn after_step(
         &self,
         node: NodeId,
@@ -359,7 +447,7 @@ impl World {
     ) -> Vec<(SyncId, Option<u64>, u64)> {
         let now_us = self.now_us();
         let mut shared = self.lock();
-        let mut syncs = Vec::new();
+        let mut syncs: Vec<(SyncId, Option<u64>, u64)> = Vec::new();
         for effect in effects {
             match effect {
                 BrokerEffect::Persist(op) => {
@@ -390,6 +478,10 @@ impl World {
     /// its last waker drops. Without this every seed leaked its disks, logs and observations
     /// (35-55 MB a seed; a 500-seed swarm ran out of 24 GiB).
     pub fn take_results(&self) -> WorldResults {
+        if std::env::var_os("HASIM_POST_STATS").is_some() {
+            eprintln!("post stats: {:?}", self.post().stats());
+            KINDS.with(|k| eprintln!("{:#?}", k.borrow()));
+        }
         let mut shared = self.lock();
         let final_logs = shared
             .observer
@@ -412,6 +504,13 @@ impl World {
         };
         shared.disks.clear();
         shared.inboxes.clear();
+        drop(shared);
+        self.post().clear();
+        *self
+            .post_wake
+            .lock()
+            .expect("invariant: the simulation is single-threaded, no lock is poisoned") = None;
+        let mut shared = self.lock();
         shared.observer = Observer::new(0, 0);
         results
     }
@@ -426,6 +525,7 @@ impl World {
     }
 }
 
+thread_local! { static KINDS: std::cell::RefCell<BTreeMap<String, u64>> = Default::default(); }
 /// SplitMix64 over the run seed and two more numbers: independent streams per node/incarnation.
 pub fn mix_seed(seed: u64, a: u64, b: u64) -> u64 {
     let mut z =

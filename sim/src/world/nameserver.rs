@@ -20,14 +20,12 @@
 //! datagrams from the replica's own address, so a crashed, paused or isolated replica's
 //! registrations stop.
 
-use super::network::spawn_receivers;
-use super::wire::{client_addr, name_server_addr, Wire};
+use super::wire::{client_addr, name_server_addr, replica_addr, Wire};
 use super::World;
 use broker_core::raft::{Role, Status};
 use broker_core::NodeId;
 use futures::channel::mpsc;
 use futures::StreamExt;
-use madsim::net::Endpoint;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,13 +103,9 @@ pub fn masters_of(brokers: &[BTreeMap<u64, NodeId>]) -> Vec<Option<NodeId>> {
 
 /// Runs name server `index` for the whole run (it is never killed).
 pub async fn run_name_server(world: Arc<World>, index: u32) {
-    let endpoint = Arc::new(
-        Endpoint::bind(name_server_addr(index))
-            .await
-            .expect("invariant: each name server has its own address"),
-    );
     let (tx, mut messages) = mpsc::unbounded::<Wire>();
-    spawn_receivers(endpoint.clone(), tx, |wire| wire);
+    let address = name_server_addr(index);
+    world.bind(address, super::network::wire_inbox(tx));
     let mut table = RouteTable::new(world.spec.groups);
     while let Some(wire) = messages.next().await {
         let now_us = world.now_us();
@@ -129,7 +123,7 @@ pub async fn run_name_server(world: Arc<World>, index: u32) {
                 let brokers = table.route();
                 tracing::debug!(name_server = index, client = client.0, ?brokers, "route");
                 world.send(
-                    &endpoint,
+                    address,
                     client_addr(client),
                     Wire::Route {
                         request_id,
@@ -149,7 +143,6 @@ pub async fn run_name_server(world: Arc<World>, index: u32) {
 /// A running replica's registrations with the name servers.
 pub struct Registration {
     world: Arc<World>,
-    endpoint: Arc<Endpoint>,
     node: NodeId,
     /// The role the replica last registered with: leader (broker id 0) or not.
     registered_leader: Arc<AtomicBool>,
@@ -160,7 +153,6 @@ impl Registration {
     /// world has no name servers (nothing is sent or scheduled then).
     pub fn start(
         world: &Arc<World>,
-        endpoint: &Arc<Endpoint>,
         node: NodeId,
         status: &Status,
     ) -> Option<Registration> {
@@ -169,14 +161,12 @@ impl Registration {
         }
         let registration = Registration {
             world: world.clone(),
-            endpoint: endpoint.clone(),
             node,
             registered_leader: Arc::new(AtomicBool::new(status.role == Role::Leader)),
         };
         registration.send();
         let periodic = Registration {
             world: world.clone(),
-            endpoint: endpoint.clone(),
             node,
             registered_leader: registration.registered_leader.clone(),
         };
@@ -206,7 +196,7 @@ impl Registration {
         let replica_index = self.node.0 - group * spec.replicas;
         for index in 0..spec.name_servers {
             self.world.send(
-                &self.endpoint,
+                replica_addr(self.node),
                 name_server_addr(index),
                 Wire::Register {
                     group,

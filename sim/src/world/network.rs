@@ -1,20 +1,21 @@
-//! The world's network, in one place: the datagram send path, the receive tasks, and the
-//! network faults (which links are cut, per-link extra latency and loss, duplication).
+//! The world's network, in one place: the send path (cuts, loss, latency, per-link faults,
+//! duplication: [`NetworkState::route`]), and the post ([`Post`]): one queue per world of
+//! every datagram in flight, drained by one task (`World::run_post`) that hands each straight
+//! to its addressee's inbox at its arrival time.
 //!
-//! Cuts (isolated nodes, clogged directed links) and whole-network latency and loss go through
-//! madsim's `NetSim`; what it lacks (per-link latency and loss, duplication) is applied here,
-//! in the send path of the world's own nodes ([`LinkFaults::plan`]). Random choices come from
-//! madsim's seeded RNG, and only while a setting is active, so runs without these faults draw
-//! nothing extra and keep their traces. The state lives in the `World` (one per seed).
+//! madsim stays the runtime (time, tasks, RNG, node kill and restart) but not the network:
+//! its datagram path spawns a task per send and per receive, each sleeping at least 1 ms, and
+//! was most of a seed's cost. Semantics kept from it: a cut is checked when a datagram is sent
+//! (one already in flight arrives); a datagram goes to the incarnation of its addressee that
+//! was bound when it was sent (a node killed meanwhile never gets it, even once restarted);
+//! an unbound address (a node that is down) drops it. Random choices come from madsim's
+//! seeded RNG, drawn in the sender's step, so a run's draws depend on its seed alone.
 
-use super::wire::{Wire, TAG};
-use futures::channel::mpsc;
-use madsim::net::Endpoint;
-use madsim::rand::Rng;
+use super::wire::Wire;
+use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// One direction of one link.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,32 +72,50 @@ impl LinkFaults {
     }
 
     /// Decides one datagram's fate. `peer` is replica-to-replica traffic (the only kind that
-    /// may be duplicated).
-    pub fn plan(&self, from: IpAddr, to: IpAddr, peer: bool) -> Delivery {
+    /// may be duplicated). Draws only while a fault applies to the link.
+    pub fn plan(&self, from: IpAddr, to: IpAddr, peer: bool, rng: &mut impl Rng) -> Delivery {
         let mut delivery = Delivery::PLAIN;
         if let Some(link) = self.links.get(&(from, to)) {
-            if link.loss_ppm > 0 && madsim::rand::thread_rng().gen_range(0..PPM_ONE) < link.loss_ppm
-            {
+            if link.loss_ppm > 0 && rng.gen_range(0..PPM_ONE) < link.loss_ppm {
                 delivery.copies = 0;
                 return delivery;
             }
             if let Some((min_us, max_us)) = link.latency_us {
-                delivery.delay_us = madsim::rand::thread_rng().gen_range(min_us..=max_us);
+                delivery.delay_us = rng.gen_range(min_us..=max_us);
             }
         }
-        if peer
-            && self.duplicate_ppm > 0
-            && madsim::rand::thread_rng().gen_range(0..PPM_ONE) < self.duplicate_ppm
-        {
+        if peer && self.duplicate_ppm > 0 && rng.gen_range(0..PPM_ONE) < self.duplicate_ppm {
             delivery.copies = 2;
         }
         delivery
     }
 }
 
-/// Every network fault in force: the cuts (by replica number) and the link faults.
+/// The network a scenario gives every datagram: one-way latency drawn uniformly from
+/// `latency_us_min..=latency_us_max`, and a share lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BaseNetwork {
+    pub latency_us_min: u64,
+    pub latency_us_max: u64,
+    pub loss_ppm: u32,
+}
+
+impl BaseNetwork {
+    /// The network a world's spec starts with.
+    pub fn of(spec: &super::WorldSpec) -> BaseNetwork {
+        BaseNetwork {
+            latency_us_min: spec.latency_min.as_us(),
+            latency_us_max: spec.latency_max.as_us().max(spec.latency_min.as_us()),
+            loss_ppm: spec.loss_ppm,
+        }
+    }
+}
+
+/// The network in force: its latency and loss, the cuts (by replica number) and the link
+/// faults.
 #[derive(Clone, Debug, Default)]
 pub struct NetworkState {
+    pub base: BaseNetwork,
     /// Replicas cut from everyone (`NetSim::clog_node`).
     pub isolated: BTreeSet<u32>,
     /// Directed links (from, to) between replicas that drop every message.
@@ -105,6 +124,14 @@ pub struct NetworkState {
 }
 
 impl NetworkState {
+    /// No cut and no link fault.
+    pub fn new(base: BaseNetwork) -> NetworkState {
+        NetworkState {
+            base,
+            ..NetworkState::default()
+        }
+    }
+
     /// Messages from replica `a` reach replica `b` (no cut; link loss does not count).
     pub fn link_works(&self, a: u32, b: u32) -> bool {
         a == b
@@ -112,52 +139,175 @@ impl NetworkState {
                 && !self.isolated.contains(&b)
                 && !self.clogged_links.contains(&(a, b)))
     }
-}
 
-/// Receive tasks per endpoint. madsim makes every receive sleep (at least 1 ms of simulated
-/// time per message and task), so one task caps a node at ~1000 messages per second.
-pub const RECEIVE_TASKS: usize = 8;
+    /// Whether a datagram from `from` to `to` gets through the cuts: an isolated replica
+    /// sends and receives nothing (clients and name servers included); a clogged link drops
+    /// what goes from one replica to the other.
+    pub fn passes_cuts(&self, from: SocketAddr, to: SocketAddr) -> bool {
+        let (a, b) = (replica_number(from), replica_number(to));
+        let isolated = |n: Option<u32>| n.is_some_and(|n| self.isolated.contains(&n));
+        if isolated(a) || isolated(b) {
+            return false;
+        }
+        match (a, b) {
+            (Some(a), Some(b)) => !self.clogged_links.contains(&(a, b)),
+            _ => true,
+        }
+    }
 
-/// Receives datagrams on `RECEIVE_TASKS` tasks and forwards them to the node's event queue.
-pub fn spawn_receivers<E: Send + 'static>(
-    endpoint: Arc<Endpoint>,
-    tx: mpsc::UnboundedSender<E>,
-    wrap: fn(Wire) -> E,
-) {
-    for _ in 0..RECEIVE_TASKS {
-        let endpoint = endpoint.clone();
-        let tx = tx.clone();
-        madsim::task::spawn(async move {
-            while let Ok((payload, _from)) = endpoint.recv_from_raw(TAG).await {
-                let wire = *payload
-                    .downcast::<Wire>()
-                    .expect("invariant: every datagram in the world is a Wire");
-                if tx.unbounded_send(wrap(wire)).is_err() {
-                    break;
-                }
-            }
-        });
+    /// One datagram's copies as delays from now in µs (empty: it is dropped): the cuts, then
+    /// the base loss and the link faults, then each copy's own base latency.
+    pub fn route(
+        &self,
+        from: SocketAddr,
+        to: SocketAddr,
+        peer: bool,
+        rng: &mut impl Rng,
+    ) -> Vec<u64> {
+        if !self.passes_cuts(from, to) {
+            return Vec::new();
+        }
+        let base = &self.base;
+        if base.loss_ppm > 0 && rng.gen_range(0..PPM_ONE) < base.loss_ppm {
+            return Vec::new();
+        }
+        let delivery = self.link_faults.plan(from.ip(), to.ip(), peer, rng);
+        (0..delivery.copies)
+            .map(|_| delivery.delay_us + rng.gen_range(base.latency_us_min..=base.latency_us_max))
+            .collect()
     }
 }
 
-/// Sends one datagram without waiting and without link faults (a client's: the per-link
-/// faults and duplication apply between replicas only).
-pub fn send_datagram(endpoint: &Arc<Endpoint>, to: SocketAddr, wire: Wire) {
-    send_planned(endpoint, to, wire, Delivery::PLAIN);
-}
-
-/// Sends one datagram as `delivery` says, without waiting: madsim makes each send sleep at
-/// least 1 ms of simulated time, which must not stall the node's loop. Delivery is best effort
-/// anyway. Each copy is its own send, so it gets its own madsim latency.
-pub fn send_planned(endpoint: &Arc<Endpoint>, to: SocketAddr, wire: Wire, delivery: Delivery) {
-    for _ in 0..delivery.copies {
-        let endpoint = endpoint.clone();
-        let wire = wire.clone();
-        madsim::task::spawn(async move {
-            if delivery.delay_us > 0 {
-                madsim::time::sleep(Duration::from_micros(delivery.delay_us)).await;
-            }
-            let _ = endpoint.send_to_raw(to, TAG, Box::new(wire)).await;
-        });
+/// Replica `n` lives at 10.0.0.(n+1) (`wire::replica_addr`); other addresses are not replicas.
+fn replica_number(addr: SocketAddr) -> Option<u32> {
+    match addr.ip() {
+        IpAddr::V4(ip) => match ip.octets() {
+            [10, 0, 0, last] if last > 0 => Some(u32::from(last) - 1),
+            _ => None,
+        },
+        IpAddr::V6(_) => None,
     }
 }
+
+/// Where a bound address's datagrams go: false once its reader is gone.
+pub type Inbox = Arc<dyn Fn(Wire) -> bool + Send + Sync>;
+
+/// An inbox that forwards datagrams to a channel.
+pub fn wire_inbox(tx: futures::channel::mpsc::UnboundedSender<Wire>) -> Inbox {
+    Arc::new(move |wire| tx.unbounded_send(wire).is_ok())
+}
+
+struct Mailbox {
+    /// Bumped by every bind of the address, so a letter reaches only the incarnation it was
+    /// sent to.
+    incarnation: u64,
+    inbox: Inbox,
+}
+
+struct Parcel {
+    to: SocketAddr,
+    incarnation: u64,
+    wire: Wire,
+}
+
+/// Counters of the post, for the run summary and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PostStats {
+    pub posted: u64,
+    pub delivered: u64,
+    /// Posted to an address nobody was bound at, or whose incarnation was gone on arrival.
+    pub undeliverable: u64,
+}
+
+/// Everything due later, in (due time, posting order) order, and who is bound where.
+#[derive(Default)]
+pub struct Post {
+    queue: BTreeMap<(u64, u64), Parcel>,
+    posted: u64,
+    mailboxes: BTreeMap<SocketAddr, Mailbox>,
+    next_incarnation: u64,
+    /// When the post's task wakes next (None: it waits for the first parcel).
+    armed_us: Option<u64>,
+    stats: PostStats,
+}
+
+impl Post {
+    /// `addr` receives from now on into `inbox`; letters posted to an earlier binding of it
+    /// are not delivered.
+    pub fn bind(&mut self, addr: SocketAddr, inbox: Inbox) {
+        self.next_incarnation += 1;
+        let mailbox = Mailbox {
+            incarnation: self.next_incarnation,
+            inbox,
+        };
+        self.mailboxes.insert(addr, mailbox);
+    }
+
+    /// `addr`'s node went down: nothing more reaches it, in flight or not.
+    pub fn unbind(&mut self, addr: SocketAddr) {
+        self.mailboxes.remove(&addr);
+    }
+
+    /// Posts `wire` to arrive at `to` at `due_us`; returns whether the post's task must wake
+    /// earlier than it planned to. Posting to an unbound address drops the datagram.
+    pub fn post_datagram(&mut self, to: SocketAddr, wire: Wire, due_us: u64) -> bool {
+        let Some(mailbox) = self.mailboxes.get(&to) else {
+            self.stats.undeliverable += 1;
+            return false;
+        };
+        let parcel = Parcel {
+            to,
+            incarnation: mailbox.incarnation,
+            wire,
+        };
+        self.push(due_us, parcel)
+    }
+
+    fn push(&mut self, due_us: u64, parcel: Parcel) -> bool {
+        self.queue.insert((due_us, self.posted), parcel);
+        self.posted += 1;
+        self.stats.posted += 1;
+        let wake = self.armed_us.map_or(true, |armed_us| due_us < armed_us);
+        if wake {
+            self.armed_us = Some(due_us);
+        }
+        wake
+    }
+
+    /// Moves every datagram due by `now_us` into `due`, oldest first, with the inbox it goes
+    /// to (those whose addressee's incarnation is gone are dropped); returns when the next
+    /// one is due.
+    pub fn take_due(&mut self, now_us: u64, due: &mut Vec<(Inbox, Wire)>) -> Option<u64> {
+        while let Some(entry) = self.queue.first_entry() {
+            if entry.key().0 > now_us {
+                break;
+            }
+            let parcel = entry.remove();
+            let inbox = self
+                .mailboxes
+                .get(&parcel.to)
+                .filter(|mailbox| mailbox.incarnation == parcel.incarnation)
+                .map(|mailbox| mailbox.inbox.clone());
+            let Some(inbox) = inbox else {
+                self.stats.undeliverable += 1;
+                continue;
+            };
+            self.stats.delivered += 1;
+            due.push((inbox, parcel.wire));
+        }
+        self.armed_us = self.queue.first_key_value().map(|((due_us, _), _)| *due_us);
+        self.armed_us
+    }
+
+    pub fn stats(&self) -> PostStats {
+        self.stats
+    }
+
+    /// Drops everything queued and every binding (the end of a seed: inboxes hold tasks).
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.mailboxes.clear();
+        self.armed_us = None;
+    }
+}
+

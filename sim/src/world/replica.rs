@@ -2,40 +2,41 @@
 //! `step`, carry out the effects. Kept thin: all decisions are the core's.
 
 use super::nameserver::Registration;
-pub use super::network::{send_datagram, spawn_receivers, RECEIVE_TASKS};
+use super::alarm::Alarm;
 use super::wire::{client_addr, replica_addr, Wire};
 use super::{AdminCommand, World};
 use broker_core::broker::{BrokerEffect, BrokerInput, ReplicaNode};
 use broker_core::{NodeId, SyncId};
-use futures::channel::mpsc;
-use futures::StreamExt;
-use madsim::net::Endpoint;
+use futures::channel::mpsc::{self, TryRecvError};
+use futures::{FutureExt, StreamExt};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// What wakes a replica up.
 pub enum Event {
     Wire(Wire),
-    Persisted(SyncId),
+    /// The oldest pending fsync completed.
+    Synced,
     Admin(AdminCommand),
     Tick,
 }
 
-/// Runs one incarnation of replica `node` until the node is killed.
-pub async fn run_replica(world: Arc<World>, node: NodeId) {
-    let endpoint = Arc::new(
-        Endpoint::bind(replica_addr(node))
-            .await
-            .expect("invariant: a killed node's port is free again on restart"),
-    );
-    let (events_tx, mut events) = mpsc::unbounded::<Event>();
-    spawn_receivers(endpoint.clone(), events_tx.clone(), Event::Wire);
+/// An fsync the disk will complete: (completion time, sync id, last write it covers).
+type PendingSync = (u64, SyncId, Option<u64>);
 
-    let Some(mut broker) = world.start_replica(node, events_tx.clone()) else {
+/// Runs one incarnation of replica `node` until the node is killed. Its fsyncs complete in
+/// this task too (the disk serialises them, so they complete in the order they were asked
+/// for), so a killed node's pending fsyncs die with it and a paused one's wait.
+pub async fn run_replica(world: Arc<World>, node: NodeId) {
+    let (events_tx, mut events) = mpsc::unbounded::<Event>();
+    // Binds the replica's address: datagrams come in as events.
+    let Some(mut broker) = world.start_replica(node, events_tx) else {
         return; // recovery failed: recorded as a finding; the replica stays down
     };
     // With name servers: register now, periodically, and on every role change.
-    let registration = Registration::start(&world, &endpoint, node, &broker.status());
+    let registration = Registration::start(&world, node, &broker.status());
+    let mut alarm = Alarm::new();
+    let mut syncs: VecDeque<PendingSync> = VecDeque::new();
     // The core learns the time it starts at from its first step, a Tick right away; that
     // step also carries out what recovery asked for (cutting a torn tail).
     let mut last_local_ms = 0u64;
@@ -49,28 +50,61 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
             (now_ms, world.global_delay_us(node, local_wait_us))
         };
         last_local_ms = now_ms;
+        let now_us = world.now_us();
+        let sync_due = |syncs: &VecDeque<PendingSync>, now_us: u64| {
+            syncs.front().is_some_and(|(at_us, _, _)| *at_us <= now_us)
+        };
         // A due timer fires even when messages keep arriving. A core whose deadline did not
         // move after a Tick would spin: then time must pass before the next one.
         let event = if !started || (wait_us == 0 && !just_ticked) {
             started = true;
             Event::Tick
+        } else if sync_due(&syncs, now_us) {
+            Event::Synced
         } else {
             let wait_us = if just_ticked {
                 wait_us.max(1_000)
             } else {
                 wait_us
             };
-            tracing::trace!(%node, now_ms, wait_us, "wait");
-            match madsim::time::timeout(Duration::from_micros(wait_us), events.next()).await {
-                Ok(Some(event)) => event,
-                Ok(None) => return,
-                Err(_elapsed) => Event::Tick,
+            // An event already queued needs no timer.
+            match events.try_recv() {
+                Ok(event) => event,
+                Err(TryRecvError::Closed) => return,
+                Err(TryRecvError::Empty) => {
+                    let tick_at_us = now_us + wait_us;
+                    let wake_at_us = syncs
+                        .front()
+                        .map_or(tick_at_us, |(at_us, _, _)| tick_at_us.min(*at_us));
+                    tracing::trace!(%node, now_ms, wait_us, "wait");
+                    futures::select_biased! {
+                        event = events.next() => match event {
+                            Some(event) => event,
+                            None => return,
+                        },
+                        () = alarm.until(wake_at_us).fuse() => {
+                            if sync_due(&syncs, world.now_us()) {
+                                Event::Synced
+                            } else {
+                                Event::Tick
+                            }
+                        },
+                    }
+                }
             }
         };
         just_ticked = matches!(event, Event::Tick);
         let input = match event {
             Event::Tick | Event::Admin(AdminCommand::Wake) => BrokerInput::Tick,
-            Event::Persisted(sync_id) => BrokerInput::Persisted { sync_id },
+            Event::Synced => {
+                let (_, sync_id, upto) = syncs
+                    .pop_front()
+                    .expect("invariant: Synced is taken only when an fsync is due");
+                if let Some(upto) = upto {
+                    world.complete_sync(node, upto);
+                }
+                BrokerInput::Persisted { sync_id }
+            }
             Event::Admin(AdminCommand::TransferLeadership { to }) => {
                 BrokerInput::TransferLeadership { to }
             }
@@ -101,22 +135,13 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
             step_and_carry_out(
                 &world,
                 node,
-                &endpoint,
-                &events_tx,
                 broker.as_mut(),
                 now_ms,
                 BrokerInput::Tick,
+                &mut syncs,
             );
         }
-        step_and_carry_out(
-            &world,
-            node,
-            &endpoint,
-            &events_tx,
-            broker.as_mut(),
-            now_ms,
-            input,
-        );
+        step_and_carry_out(&world, node, broker.as_mut(), now_ms, input, &mut syncs);
         if let Some(registration) = &registration {
             registration.on_status(&broker.status());
         }
@@ -128,11 +153,10 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
 fn step_and_carry_out(
     world: &Arc<World>,
     node: NodeId,
-    endpoint: &Arc<Endpoint>,
-    events_tx: &mpsc::UnboundedSender<Event>,
     broker: &mut dyn ReplicaNode,
     now_ms: u64,
     input: BrokerInput,
+    syncs: &mut VecDeque<PendingSync>,
 ) {
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(%node, local_ms = now_ms, "step {}", super::summary::input(&input));
@@ -148,11 +172,18 @@ fn step_and_carry_out(
             tracing::debug!(%node, "  {}", super::summary::effect(effect));
         }
     }
-    let syncs = world.after_step(node, &*broker, &effects);
+    for (sync_id, upto, complete_at_us) in world.after_step(node, &*broker, &effects) {
+        assert!(
+            syncs.back().is_none_or(|(at_us, _, _)| *at_us <= complete_at_us),
+            "invariant: the disk completes fsyncs in the order they were asked for"
+        );
+        syncs.push_back((complete_at_us, sync_id, upto));
+    }
+    let from = replica_addr(node);
     for effect in effects {
         match effect {
             BrokerEffect::Send { to, msg } => {
-                world.send(endpoint, replica_addr(to), Wire::Peer { from: node, msg });
+                world.send(from, replica_addr(to), Wire::Peer { from: node, msg });
             }
             BrokerEffect::Respond {
                 client,
@@ -163,21 +194,9 @@ fn step_and_carry_out(
                     request_id,
                     response,
                 };
-                world.send(endpoint, client_addr(client), wire);
+                world.send(from, client_addr(client), wire);
             }
             BrokerEffect::Persist(_) | BrokerEffect::Sync { .. } => {}
         }
-    }
-    for (sync_id, upto, complete_at_us) in syncs {
-        let world = world.clone();
-        let tx = events_tx.clone();
-        madsim::task::spawn(async move {
-            let wait = complete_at_us.saturating_sub(world.now_us());
-            madsim::time::sleep(Duration::from_micros(wait)).await;
-            if let Some(upto) = upto {
-                world.complete_sync(node, upto);
-            }
-            let _ = tx.unbounded_send(Event::Persisted(sync_id));
-        });
     }
 }
