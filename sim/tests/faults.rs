@@ -6,17 +6,17 @@ use broker_core::broker::{Broker, ClientResponse};
 use broker_core::proto::{Message, PeerMessage};
 use broker_core::store::{Entry, EntryKind, HardState, PersistOp};
 use broker_core::{raft, LogIndex, NodeId, Term};
-use madsim::net::Endpoint;
 use sim::nemesis::swarm;
 use sim::run::run_seed;
 use sim::run::RunSpec;
 use sim::scenario::Scenario;
 use sim::world::disk::Disk;
-use sim::world::network::{send_planned, LinkFaults};
-use sim::world::wire::{Wire, TAG};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use sim::world::network::{BaseNetwork, LinkFaults, NetworkState};
+use sim::world::wire::Wire;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 fn addr(n: u8) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)), 9876)
@@ -41,40 +41,23 @@ fn response_wire() -> Wire {
     }
 }
 
-/// Sends `count` datagrams from 10.0.0.1 to 10.0.0.2 through the world's send path with the
-/// link faults `setup` sets; returns the arrival times (ms after the first send) of everything
-/// received within 10 s.
+/// Routes `count` datagrams from 10.0.0.1 to 10.0.0.2 through the world's send path with the
+/// link faults `setup` sets, over a 1–10 ms network; returns each copy's delay in ms.
 fn deliver(count: usize, wire: fn() -> Wire, setup: fn(&mut LinkFaults)) -> Vec<u64> {
-    let runtime = madsim::runtime::Runtime::with_seed_and_config(7, madsim::Config::default());
-    runtime.block_on(async move {
-        let mut faults = LinkFaults::default();
-        setup(&mut faults);
-        let handle = madsim::runtime::Handle::current();
-        let sender = handle.create_node().ip(addr(1).ip()).build();
-        let receiver = handle.create_node().ip(addr(2).ip()).build();
-        let (tx, rx) = std::sync::mpsc::channel::<u64>();
-        let start = madsim::time::Instant::now();
-        receiver.spawn(async move {
-            let endpoint = Endpoint::bind(addr(2)).await.expect("bind receiver");
-            while let Ok((_payload, _from)) = endpoint.recv_from_raw(TAG).await {
-                let _ = tx.send(start.elapsed().as_millis() as u64);
-            }
-        });
-        sender
-            .spawn(async move {
-                let endpoint = Arc::new(Endpoint::bind(addr(1)).await.expect("bind sender"));
-                for _ in 0..count {
-                    let wire = wire();
-                    let peer = matches!(wire, Wire::Peer { .. });
-                    let delivery = faults.plan(addr(1).ip(), addr(2).ip(), peer);
-                    send_planned(&endpoint, addr(2), wire, delivery);
-                }
-                madsim::time::sleep(Duration::from_secs(10)).await;
-            })
-            .await
-            .expect("sender task");
-        rx.try_iter().collect()
-    })
+    let mut network = NetworkState::new(BaseNetwork {
+        latency_us_min: 1_000,
+        latency_us_max: 10_000,
+        loss_ppm: 0,
+    });
+    setup(&mut network.link_faults);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    (0..count)
+        .flat_map(|_| {
+            let peer = matches!(wire(), Wire::Peer { .. });
+            network.route(addr(1), addr(2), peer, &mut rng)
+        })
+        .map(|delay_us| delay_us / 1_000)
+        .collect()
 }
 
 /// No link fault.
@@ -113,7 +96,7 @@ fn link_loss_drops_one_direction() {
     assert_eq!(deliver(100, peer_wire, healed).len(), 100);
 }
 
-// LinkLatency adds its delay on top of the network's (madsim's default 1–10 ms).
+// LinkLatency adds its delay on top of the network's (1–10 ms here).
 #[test]
 fn link_latency_delays_the_link() {
     fn slow(faults: &mut LinkFaults) {

@@ -93,12 +93,20 @@ fn run_one_scenario(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<RunRe
     if let Some(choice) = args.plot {
         paths.extend(plot_run(scenario, &report, choice, &args.out)?);
     }
-    let seeds_per_minute = seeds.len() as f64 / wall.as_secs_f64().max(1e-9) * 60.0;
+    let wall_s = wall.as_secs_f64().max(1e-9);
+    let seeds_per_minute = seeds.len() as f64 / wall_s * 60.0;
+    let simulated_s: f64 = report
+        .per_seed
+        .iter()
+        .map(|outcome| outcome.end_us as f64 / 1e6)
+        .sum();
     println!(
-        "{} seeds in {:.1} s wall ({:.0} seeds/min, {jobs} jobs). Report: {}",
+        "{} seeds in {:.1} s wall ({:.0} seeds/min, {:.0} simulated s per wall s, {jobs} jobs). \
+         Report: {}",
         seeds.len(),
         wall.as_secs_f64(),
         seeds_per_minute,
+        simulated_s / wall_s,
         paths
             .iter()
             .map(|p| p.display().to_string())

@@ -131,24 +131,27 @@ fn start_clients(
 ) -> Vec<madsim::task::NodeId> {
     let mut nodes = Vec::new();
     for c in 0..workload.producers {
-        let (world, workload) = (world.clone(), workload.clone());
+        // Weak: see `World::create`.
+        let (world, workload) = (Arc::downgrade(world), workload.clone());
         let client = ClientId(c);
         let node = handle
             .create_node()
             .name(format!("producer-{c}"))
             .ip(client_ip(client))
-            .init(move || workload::run_producer(world.clone(), workload.clone(), client))
+            .init(move || workload::run_producer(World::upgrade(&world), workload.clone(), client))
             .build();
         nodes.push(node.id());
     }
     for index in 0..workload.consumers {
-        let (world, workload) = (world.clone(), workload.clone());
+        let (world, workload) = (Arc::downgrade(world), workload.clone());
         let client = ClientId(workload.producers + index);
         let node = handle
             .create_node()
             .name(format!("consumer-{index}"))
             .ip(client_ip(client))
-            .init(move || workload::run_consumer(world.clone(), workload.clone(), client, index))
+            .init(move || {
+                workload::run_consumer(World::upgrade(&world), workload.clone(), client, index)
+            })
             .build();
         nodes.push(node.id());
     }

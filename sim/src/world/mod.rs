@@ -145,13 +145,15 @@ impl World {
         madsim::task::spawn(world.clone().run_post(wakes));
         let replica_nodes = (0..replicas)
             .map(|n| {
-                let world = world.clone();
+                // Weak: madsim keeps a node's init closure for restarts, and the world holds
+                // the runtime's handle; a strong reference here would keep both alive forever.
+                let world = Arc::downgrade(&world);
                 let node = NodeId(n);
                 handle
                     .create_node()
                     .name(format!("replica-{n}"))
                     .ip(wire::replica_addr(node).ip())
-                    .init(move || replica::run_replica(world.clone(), node))
+                    .init(move || replica::run_replica(World::upgrade(&world), node))
                     .build()
                     .id()
             })
@@ -162,12 +164,12 @@ impl World {
             .expect("invariant: set once, here");
         let name_server_nodes = (0..spec.name_servers)
             .map(|index| {
-                let world = world.clone();
+                let world = Arc::downgrade(&world);
                 handle
                     .create_node()
                     .name(format!("name-server-{index}"))
                     .ip(wire::name_server_addr(index).ip())
-                    .init(move || nameserver::run_name_server(world.clone(), index))
+                    .init(move || nameserver::run_name_server(World::upgrade(&world), index))
                     .build()
                     .id()
             })
@@ -177,6 +179,13 @@ impl World {
             .set(name_server_nodes)
             .expect("invariant: set once, here");
         world
+    }
+
+    /// The world a node's init closure refers to (weakly, see `create`).
+    pub fn upgrade(world: &std::sync::Weak<World>) -> Arc<World> {
+        world
+            .upgrade()
+            .expect("invariant: nodes start only while the seed's supervisor holds the world")
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
@@ -344,15 +353,6 @@ impl World {
     /// the network's cuts, loss, latency and link faults decide when it arrives, if ever
     /// (`NetworkState::route`).
     pub fn send(&self, from: SocketAddr, to: SocketAddr, wire: wire::Wire) {
-        if std::env::var_os("HASIM_POST_STATS").is_some() {
-            let kind = match &wire {
-                wire::Wire::Peer { msg, .. } => format!("peer {}", format!("{msg:?}").split([' ', '(', '{']).take(2).collect::<Vec<_>>().join(" ")),
-                wire::Wire::Request { request, .. } => format!("req {}", format!("{request:?}").split([' ', '(', '{']).next().unwrap_or("")),
-                wire::Wire::Response { response, .. } => format!("resp {} {:02} {:?}", self.now_us() / 5_000_000, to, format!("{response:?}").split([' ', '(', '{']).next().unwrap_or("")),
-                _ => "other".to_string(),
-            };
-            KINDS.with(|k| *k.borrow_mut().entry(kind).or_insert(0) += 1);
-        }
         let peer = matches!(wire, wire::Wire::Peer { .. });
         let delays_us = self.lock().network.route(
             from,
@@ -478,10 +478,6 @@ impl World {
     /// its last waker drops. Without this every seed leaked its disks, logs and observations
     /// (35-55 MB a seed; a 500-seed swarm ran out of 24 GiB).
     pub fn take_results(&self) -> WorldResults {
-        if std::env::var_os("HASIM_POST_STATS").is_some() {
-            eprintln!("post stats: {:?}", self.post().stats());
-            KINDS.with(|k| eprintln!("{:#?}", k.borrow()));
-        }
         let mut shared = self.lock();
         let final_logs = shared
             .observer
@@ -525,7 +521,6 @@ impl World {
     }
 }
 
-thread_local! { static KINDS: std::cell::RefCell<BTreeMap<String, u64>> = Default::default(); }
 /// SplitMix64 over the run seed and two more numbers: independent streams per node/incarnation.
 pub fn mix_seed(seed: u64, a: u64, b: u64) -> u64 {
     let mut z =

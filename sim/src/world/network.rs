@@ -311,3 +311,127 @@ impl Post {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::wire::{client_addr, replica_addr};
+    use broker_core::broker::{ClientId, ClientResponse};
+    use broker_core::NodeId;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use std::sync::Mutex;
+
+    fn response(request_id: u64) -> Wire {
+        Wire::Response {
+            request_id,
+            response: ClientResponse::Busy,
+        }
+    }
+
+    fn request_id(wire: &Wire) -> u64 {
+        match wire {
+            Wire::Response { request_id, .. } => *request_id,
+            other => panic!("not a response: {other:?}"),
+        }
+    }
+
+    /// An inbox that collects the request ids it receives.
+    fn collecting() -> (Inbox, Arc<Mutex<Vec<u64>>>) {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let inbox: Inbox = Arc::new(move |wire| {
+            sink.lock().expect("test lock").push(request_id(&wire));
+            true
+        });
+        (inbox, got)
+    }
+
+    fn deliver(post: &mut Post, now_us: u64) -> Option<u64> {
+        let mut due = Vec::new();
+        let next = post.take_due(now_us, &mut due);
+        for (inbox, wire) in due {
+            inbox(wire);
+        }
+        next
+    }
+
+    // Datagrams arrive in due-time order, ties in posting order, none before its time; the
+    // post asks to be woken only for a parcel earlier than the one it waits for.
+    #[test]
+    fn delivers_in_due_order_and_wakes_only_for_earlier_parcels() {
+        let mut post = Post::default();
+        let to = client_addr(ClientId(0));
+        let (inbox, got) = collecting();
+        post.bind(to, inbox);
+        assert!(post.post_datagram(to, response(1), 5_000), "first parcel arms");
+        assert!(!post.post_datagram(to, response(2), 7_000), "later: no wake");
+        assert!(!post.post_datagram(to, response(3), 5_000), "same time: no wake");
+        assert!(post.post_datagram(to, response(4), 2_000), "earlier: wake");
+        assert_eq!(deliver(&mut post, 1_999), Some(2_000));
+        assert!(got.lock().expect("test lock").is_empty());
+        assert_eq!(deliver(&mut post, 5_000), Some(7_000));
+        assert_eq!(*got.lock().expect("test lock"), vec![4, 1, 3]);
+        assert_eq!(deliver(&mut post, 9_000), None);
+        assert_eq!(*got.lock().expect("test lock"), vec![4, 1, 3, 2]);
+        let stats = post.stats();
+        assert_eq!((stats.posted, stats.delivered, stats.undeliverable), (4, 4, 0));
+    }
+
+    // A datagram reaches the incarnation bound when it was sent: one in flight to a node
+    // that is killed (unbound) or restarted (bound again) is lost, as on a real network.
+    #[test]
+    fn a_datagram_reaches_only_the_incarnation_it_was_sent_to() {
+        let mut post = Post::default();
+        let to = replica_addr(NodeId(1));
+        assert!(!post.post_datagram(to, response(1), 1_000), "nobody bound: dropped");
+        let (old, got_old) = collecting();
+        post.bind(to, old);
+        post.post_datagram(to, response(2), 1_000);
+        post.unbind(to);
+        post.post_datagram(to, response(3), 1_000);
+        let (new, got_new) = collecting();
+        post.bind(to, new);
+        post.post_datagram(to, response(4), 1_000);
+        deliver(&mut post, 1_000);
+        assert!(got_old.lock().expect("test lock").is_empty());
+        assert_eq!(*got_new.lock().expect("test lock"), vec![4]);
+        assert_eq!(post.stats().undeliverable, 3);
+    }
+
+    // An isolated replica sends and receives nothing, clients included; a clogged link cuts
+    // one direction between two replicas only; base loss drops its share.
+    #[test]
+    fn cuts_and_loss_decide_what_is_routed() {
+        let base = BaseNetwork {
+            latency_us_min: 1_000,
+            latency_us_max: 5_000,
+            loss_ppm: 0,
+        };
+        let mut network = NetworkState::new(base);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let (r0, r1, c0) = (
+            replica_addr(NodeId(0)),
+            replica_addr(NodeId(1)),
+            client_addr(ClientId(0)),
+        );
+        let delays = network.route(r0, r1, true, &mut rng);
+        assert_eq!(delays.len(), 1);
+        assert!((1_000..=5_000).contains(&delays[0]), "{delays:?}");
+        network.clogged_links.insert((0, 1));
+        assert!(network.route(r0, r1, true, &mut rng).is_empty());
+        assert_eq!(network.route(r1, r0, true, &mut rng).len(), 1);
+        assert_eq!(network.route(c0, r0, false, &mut rng).len(), 1);
+        network.isolated.insert(0);
+        assert!(network.route(c0, r0, false, &mut rng).is_empty());
+        assert!(network.route(r0, c0, false, &mut rng).is_empty());
+        network = NetworkState::new(BaseNetwork {
+            loss_ppm: 500_000,
+            ..base
+        });
+        let arrived: usize = (0..1_000)
+            .map(|_| network.route(c0, r1, false, &mut rng).len())
+            .sum();
+        assert!((400..600).contains(&arrived), "about half lost: {arrived}");
+    }
+}
