@@ -5,6 +5,9 @@ use clap::{Parser, Subcommand};
 use sim::scenario::ScenarioError;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "sim",
