@@ -164,3 +164,54 @@ fn incomplete_or_mixed_shards_are_refused() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("K must be below N"), "{stderr}");
 }
+
+/// `sweep --shard K/N` on each of 2 shards, then `sweep --from`: the same sweep.ron and
+/// sweep.svg as one unsharded sweep; `--from` a folder missing a shard is refused, exit 2.
+#[test]
+fn sharded_sweep_is_the_single_sweep_byte_for_byte() {
+    let sweep = |extra: &[&str], out: &Path| {
+        let out = out.to_str().expect("a UTF-8 temp path").to_string();
+        let mut args = vec![
+            "sweep",
+            "scenarios/leader_crash.ron",
+            "--set",
+            "raft.heartbeat_interval=1s,2s",
+            "--seeds",
+            "2",
+            "--jobs",
+            "2",
+            "--quiet",
+            "--out",
+        ];
+        args.push(&out);
+        args.extend_from_slice(extra);
+        sim(&args)
+    };
+    let single = temp_dir("sweep-single");
+    let (code, stdout, stderr) = sweep(&[], &single);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let sharded = temp_dir("sweep-sharded");
+    for shard in ["0/2", "1/2"] {
+        let (code, stdout, stderr) = sweep(&["--shard", shard], &sharded);
+        assert_eq!(code, 0, "shard {shard}: {stdout}\n{stderr}");
+        assert!(stdout.contains("Partial report:"), "{stdout}");
+    }
+    let merged = temp_dir("sweep-merged");
+    let from = sharded.to_str().expect("a UTF-8 temp path").to_string();
+    let (code, stdout, stderr) = sweep(&["--from", &from], &merged);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for file in ["sweep.ron", "sweep.svg"] {
+        let one = std::fs::read(single.join("leader_crash").join(file)).expect("single sweep file");
+        let two = std::fs::read(merged.join("leader_crash").join(file)).expect("merged sweep file");
+        assert!(
+            one == two,
+            "{file} differs between the single and the sharded sweep"
+        );
+    }
+    // A shard missing: refused with the reason.
+    let partial = sharded.join("leader_crash/sweep/1/leader_crash/partial-1-of-2.ron");
+    std::fs::remove_file(&partial).expect("remove one shard's partial");
+    let (code, stdout, stderr) = sweep(&["--from", &from], &temp_dir("sweep-refused"));
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(stderr.contains("shard"), "names what is missing: {stderr}");
+}

@@ -5,16 +5,23 @@
 //! and `sweep.ron` (each combination's figures, in the baseline format).
 //! Exit 0: every combination ran without a safety finding; 1: some combination had one;
 //! 2: bad input.
+//!
+//! Over many machines: `--shard K/N` runs shard K of every combination's seeds and writes one
+//! partial report per combination (`DIR/<scenario>/sweep/<combination>/<scenario>/
+//! partial-K-of-N.ron`, the combination numbered from 0 in the order above); once every shard
+//! ran, `--from DIR` makes the table, chart and figures of them, as one machine would have.
 
-use crate::commands::common::{load_scenario, run_report, seeds_of, SeedOptions};
+use crate::commands::common::{load_scenario, run_report, run_shard, seeds_of, SeedOptions};
+use crate::report::partial::{self, PartialReport, Shard};
 use crate::report::plot::{sweep_svg, SweepPoint};
 use crate::report::regress::Baseline;
 use crate::report::{ms, RunReport};
 use crate::run::outcome::FindingKind;
+use crate::scenario::Scenario;
 use anyhow::Context;
 use clap::Args;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// `--set` here is a key and its values: `options.overrides` holds the `KEY=V1,V2,...` items.
@@ -39,9 +46,58 @@ pub struct SweepArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub options: SeedOptions,
-    /// Where the SVG and RON files go.
+    /// Where the SVG and RON files go (and `--shard`'s partial reports).
     #[arg(long, default_value = "reports", display_order = 3)]
     pub out: PathBuf,
+    /// Run only shard K of N of every combination's seeds and write a partial report per
+    /// combination under `--out`; make the sweep of them with `--from`.
+    #[arg(long, value_name = "K/N", conflicts_with = "from", display_order = 5)]
+    pub shard: Option<Shard>,
+    /// Make the sweep of the partial reports `--shard` wrote under DIR (every shard of every
+    /// combination) instead of running seeds.
+    #[arg(long, value_name = "DIR", display_order = 6)]
+    pub from: Option<PathBuf>,
+}
+
+/// Where combination `index`'s partial reports go under `dir` (`run_shard` adds
+/// `<scenario>/partial-K-of-N.ron`).
+fn combination_dir(dir: &Path, scenario: &str, index: usize) -> PathBuf {
+    dir.join(scenario).join("sweep").join(index.to_string())
+}
+
+/// Merges the partial reports of combination `index` found under `dir`.
+fn merged_report(dir: &Path, scenario: &Scenario, index: usize) -> anyhow::Result<RunReport> {
+    let found = combination_dir(dir, &scenario.name, index).join(&scenario.name);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&found)
+        .with_context(|| {
+            format!(
+                "--from: no partial reports of combination {index} in {} (run every `--shard K/N` \
+                 into {} first)",
+                found.display(),
+                dir.display()
+            )
+        })?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("partial-") && name.ends_with(".ron"))
+        })
+        .collect();
+    paths.sort();
+    let mut partials = Vec::new();
+    for path in paths {
+        let partial = PartialReport::load(&path)?;
+        anyhow::ensure!(
+            partial.overrides == scenario.overrides,
+            "{}: a partial report of {:?}, not of this combination ({:?})",
+            path.display(),
+            partial.overrides,
+            scenario.overrides
+        );
+        partials.push((path.display().to_string(), partial));
+    }
+    Ok(partial::merge(scenario, partials)?)
 }
 
 /// `key=v1,v2` -> (key, [v1, v2]).
@@ -95,6 +151,14 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|combo| load_scenario(&args.scenario, combo))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(shard) = args.shard {
+        for (index, scenario) in scenarios.iter().enumerate() {
+            let seeds = seeds_of(scenario, args.options.seeds, None);
+            let dir = combination_dir(&args.out, &scenario.name, index);
+            run_shard(scenario, shard, &seeds, &args.options, &dir)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let jobs = args.options.jobs();
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
@@ -110,12 +174,28 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let mut summaries = Vec::new();
     let mut safety_total = 0u64;
     let started = std::time::Instant::now();
-    for (combo, scenario) in combos.iter().zip(&scenarios) {
+    for (index, (combo, scenario)) in combos.iter().zip(&scenarios).enumerate() {
         let seeds = seeds_of(scenario, args.options.seeds, None);
-        if !args.options.quiet {
-            eprintln!("sweep: {} ({} seeds)", combo.join(" "), seeds.len());
-        }
-        let report = run_report(scenario, &seeds, jobs, !args.options.quiet);
+        let report = match &args.from {
+            Some(dir) => {
+                let report = merged_report(dir, scenario, index)?;
+                anyhow::ensure!(
+                    report.seeds == seeds,
+                    "--from: combination {index} ({}) ran seeds {:?}, not {:?}: give the \
+                     same --seeds as the shards",
+                    combo.join(" "),
+                    report.seeds,
+                    seeds
+                );
+                report
+            }
+            None => {
+                if !args.options.quiet {
+                    eprintln!("sweep: {} ({} seeds)", combo.join(" "), seeds.len());
+                }
+                run_report(scenario, &seeds, jobs, !args.options.quiet)
+            }
+        };
         let safety: u64 = report
             .findings_by_kind
             .iter()

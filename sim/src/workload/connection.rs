@@ -127,9 +127,7 @@ fn bind_responses(connection: &Arc<Connection>) {
         }
         true
     };
-    connection
-        .world
-        .bind(connection.address, Arc::new(inbox));
+    connection.world.bind(connection.address, Arc::new(inbox));
 }
 
 /// The client's route refresher: fetches when `RouteRefresh` says, and on requests.

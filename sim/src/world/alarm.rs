@@ -91,7 +91,10 @@ impl Future for Until<'_> {
             sleep.as_mut().reset(now + wait);
             let bell = waker(alarm.bell.clone());
             let polled = sleep.as_mut().poll(&mut Context::from_waker(&bell));
-            assert!(polled.is_pending(), "invariant: the deadline is in the future");
+            assert!(
+                polled.is_pending(),
+                "invariant: the deadline is in the future"
+            );
             alarm.armed_us = Some(this.deadline_us);
         }
         Poll::Pending

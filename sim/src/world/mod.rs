@@ -354,12 +354,10 @@ impl World {
     /// (`NetworkState::route`).
     pub fn send(&self, from: SocketAddr, to: SocketAddr, wire: wire::Wire) {
         let peer = matches!(wire, wire::Wire::Peer { .. });
-        let delays_us = self.lock().network.route(
-            from,
-            to,
-            peer,
-            &mut madsim::rand::thread_rng(),
-        );
+        let delays_us = self
+            .lock()
+            .network
+            .route(from, to, peer, &mut madsim::rand::thread_rng());
         let now_us = self.now_us();
         let mut wake = false;
         {
@@ -368,9 +366,11 @@ impl World {
             let mut wire = Some(wire);
             for (copy, delay_us) in delays_us.into_iter().enumerate() {
                 let this = if copy == last {
-                    wire.take().expect("invariant: the last copy takes the datagram")
+                    wire.take()
+                        .expect("invariant: the last copy takes the datagram")
                 } else {
-                    wire.clone().expect("invariant: taken only by the last copy")
+                    wire.clone()
+                        .expect("invariant: taken only by the last copy")
                 };
                 wake |= post.post_datagram(to, this, now_us + delay_us);
             }

@@ -151,11 +151,7 @@ pub struct Registration {
 impl Registration {
     /// Registers the starting replica and schedules its periodic registrations; None when the
     /// world has no name servers (nothing is sent or scheduled then).
-    pub fn start(
-        world: &Arc<World>,
-        node: NodeId,
-        status: &Status,
-    ) -> Option<Registration> {
+    pub fn start(world: &Arc<World>, node: NodeId, status: &Status) -> Option<Registration> {
         if world.spec.name_servers == 0 {
             return None;
         }

@@ -311,7 +311,6 @@ impl Post {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,9 +363,18 @@ mod tests {
         let to = client_addr(ClientId(0));
         let (inbox, got) = collecting();
         post.bind(to, inbox);
-        assert!(post.post_datagram(to, response(1), 5_000), "first parcel arms");
-        assert!(!post.post_datagram(to, response(2), 7_000), "later: no wake");
-        assert!(!post.post_datagram(to, response(3), 5_000), "same time: no wake");
+        assert!(
+            post.post_datagram(to, response(1), 5_000),
+            "first parcel arms"
+        );
+        assert!(
+            !post.post_datagram(to, response(2), 7_000),
+            "later: no wake"
+        );
+        assert!(
+            !post.post_datagram(to, response(3), 5_000),
+            "same time: no wake"
+        );
         assert!(post.post_datagram(to, response(4), 2_000), "earlier: wake");
         assert_eq!(deliver(&mut post, 1_999), Some(2_000));
         assert!(got.lock().expect("test lock").is_empty());
@@ -375,7 +383,10 @@ mod tests {
         assert_eq!(deliver(&mut post, 9_000), None);
         assert_eq!(*got.lock().expect("test lock"), vec![4, 1, 3, 2]);
         let stats = post.stats();
-        assert_eq!((stats.posted, stats.delivered, stats.undeliverable), (4, 4, 0));
+        assert_eq!(
+            (stats.posted, stats.delivered, stats.undeliverable),
+            (4, 4, 0)
+        );
     }
 
     // A datagram reaches the incarnation bound when it was sent: one in flight to a node
@@ -384,7 +395,10 @@ mod tests {
     fn a_datagram_reaches_only_the_incarnation_it_was_sent_to() {
         let mut post = Post::default();
         let to = replica_addr(NodeId(1));
-        assert!(!post.post_datagram(to, response(1), 1_000), "nobody bound: dropped");
+        assert!(
+            !post.post_datagram(to, response(1), 1_000),
+            "nobody bound: dropped"
+        );
         let (old, got_old) = collecting();
         post.bind(to, old);
         post.post_datagram(to, response(2), 1_000);

@@ -1,8 +1,8 @@
 //! The adapter between madsim and one broker replica: receive or sleep until the next timer,
 //! `step`, carry out the effects. Kept thin: all decisions are the core's.
 
-use super::nameserver::Registration;
 use super::alarm::Alarm;
+use super::nameserver::Registration;
 use super::wire::{client_addr, replica_addr, Wire};
 use super::{AdminCommand, World};
 use broker_core::broker::{BrokerEffect, BrokerInput, ReplicaNode};
@@ -174,7 +174,9 @@ fn step_and_carry_out(
     }
     for (sync_id, upto, complete_at_us) in world.after_step(node, &*broker, &effects) {
         assert!(
-            syncs.back().is_none_or(|(at_us, _, _)| *at_us <= complete_at_us),
+            syncs
+                .back()
+                .is_none_or(|(at_us, _, _)| *at_us <= complete_at_us),
             "invariant: the disk completes fsyncs in the order they were asked for"
         );
         syncs.push_back((complete_at_us, sync_id, upto));
