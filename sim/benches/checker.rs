@@ -1,21 +1,93 @@
 //! The checker on generated histories (see `sim::check::gen`): the issue's targets are a 10k-op
 //! single-queue log history with 8 clients in ≤ 10 ms; 1M ops over 16 queues in ≤ 2 s and
 //! < 1 GiB; 2 % Unknown with a planted violation decided (not Unknown) in ≤ 1 s after settling.
+//! Issue 18's targets, without final logs as `sim check-history` checks (group `log_alone`):
+//! 10k ops, 8 clients, 1 queue, 10 % unknown landing up to 8 s late ≤ 10 ms; 100k ops,
+//! 64 clients, 8 queues, 5 % unknown ≤ 1 s and ≤ 500 MiB (heap counted by this bench's
+//! allocator, asserted); and (group `register_issue18`) a unique-value register, 20 clients,
+//! 5,000 ops, 1 % `:info` ≤ 1 s. One group: `cargo bench -p sim --bench checker -- log_alone`.
 //! Sample counts are small so that `cargo bench -p sim --bench checker` takes a few minutes.
 //!
 //! One case on its own, phase by phase, with this process's peak RSS (no criterion):
 //! `HASIM_CHECKER_ONCE=1M_16q_16c HASIM_CHECKER_REPEATS=3 cargo bench -p sim --bench checker`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use sim::check::gen::{
     log_history, register_history, register_history_values, GenOptions, GeneratedLog, Plant,
 };
+use sim::check::log_gen::{late_log_history, LateLogOptions, LogAnomaly};
 use sim::check::models::log::log_parts_settled;
 use sim::check::models::register::RegisterModel;
 use sim::check::{check_log, check_ops, check_parts, settlements, CheckOptions, Verdict};
+
+/// The system allocator, counting the bytes live now and the most live since `reset_peak`.
+struct Counting;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(bytes: usize) {
+    let live = LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK_BYTES.fetch_max(live, Ordering::Relaxed);
+}
+
+// SAFETY: every call goes to `System` with the caller's layout unchanged; only counters are
+// added around it.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as received.
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() {
+            grew(layout.size());
+        }
+        pointer
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as received.
+        let pointer = unsafe { System.alloc_zeroed(layout) };
+        if !pointer.is_null() {
+            grew(layout.size());
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as received.
+        unsafe { System.dealloc(pointer, layout) };
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded as received.
+        let moved = unsafe { System.realloc(pointer, layout, new_size) };
+        if !moved.is_null() {
+            LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+            grew(new_size);
+        }
+        moved
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `work` and returns its result with the heap it added at its peak (bytes live at the
+/// peak minus bytes live before it started) and the peak of all live bytes (its input included).
+fn with_peak_heap<T>(work: impl FnOnce() -> T) -> (T, usize, usize) {
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    PEAK_BYTES.store(before, Ordering::Relaxed);
+    let result = work();
+    let peak = PEAK_BYTES.load(Ordering::Relaxed);
+    (result, peak - before, peak)
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 fn options() -> CheckOptions {
     CheckOptions {
@@ -292,7 +364,93 @@ fn bench_register_issue18(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_log, bench_register, bench_register_issue18);
+/// Issue 18's log cases as `sim check-history` meets them: no final logs (`check_log(…, None,
+/// …)` → `log_check::check_log_alone`), unknown sends landing up to 8 s late or never, consumers
+/// that drained every queue; each valid case, and the same history with each planted
+/// `LogAnomaly`. Targets: 10k ops, 8 clients, 1 queue, 10 % unknown ≤ 10 ms; 100k ops,
+/// 64 clients, 8 queues, 5 % unknown ≤ 1 s and ≤ 500 MiB of heap at the peak (counted by the
+/// bench's allocator, the history itself included; asserted).
+fn bench_log_alone(criterion: &mut Criterion) {
+    const HEAP_MAX_BYTES: usize = 500 * 1024 * 1024;
+    let mut group = criterion.benchmark_group("log_alone");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    let base = |ops, clients, queues, unknown_ppm| LateLogOptions {
+        ops,
+        clients,
+        queues,
+        unknown_ppm,
+        late_us_max: 8_000_000,
+        drain: true,
+        anomaly: None,
+        seed: 42,
+    };
+    for (name, gen, measure_s) in [
+        ("10k_1q_8c_unknown10pc", base(10_000, 8, 1, 100_000), 3),
+        ("100k_8q_64c_unknown5pc", base(100_000, 64, 8, 50_000), 8),
+    ] {
+        let variants = std::iter::once(None).chain(LogAnomaly::ALL.map(Some));
+        for anomaly in variants {
+            let generated = late_log_history(&LateLogOptions {
+                anomaly,
+                ..gen.clone()
+            });
+            let label = match anomaly {
+                None => name.to_string(),
+                Some(anomaly) => format!("{name}_{anomaly:?}"),
+            };
+            let expected = match anomaly {
+                None => Verdict::Linearizable,
+                Some(_) => Verdict::NotLinearizable,
+            };
+            assert!(
+                anomaly.is_none() || generated.planted.is_some(),
+                "{label}: no room for the anomaly"
+            );
+            let started = std::time::Instant::now();
+            let (report, added, peak) =
+                with_peak_heap(|| check_log(&generated.history, None, &CheckOptions::default()));
+            let elapsed = started.elapsed();
+            let methods: std::collections::BTreeSet<&str> = report
+                .parts
+                .iter()
+                .map(|part| part.method.label())
+                .collect();
+            eprintln!(
+                "log_alone/{label}: {} ({} ops, methods {methods:?}) in {:.1} ms once; heap at \
+                 the peak {:.1} MiB ({:.1} MiB added by the check)",
+                report.verdict,
+                generated.history.len(),
+                elapsed.as_secs_f64() * 1e3,
+                peak as f64 / MIB,
+                added as f64 / MIB,
+            );
+            assert_eq!(report.verdict, expected, "{label}:\n{report}");
+            assert!(
+                peak <= HEAP_MAX_BYTES,
+                "{label}: heap peak {:.1} MiB > 500 MiB",
+                peak as f64 / MIB
+            );
+            group.measurement_time(Duration::from_secs(measure_s));
+            group.bench_with_input(
+                BenchmarkId::from_parameter(&label),
+                &generated.history,
+                |bencher, history| {
+                    bencher.iter(|| black_box(check_log(history, None, &CheckOptions::default())));
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_log,
+    bench_register,
+    bench_register_issue18,
+    bench_log_alone
+);
 
 fn main() {
     if let Ok(name) = std::env::var("HASIM_CHECKER_ONCE") {

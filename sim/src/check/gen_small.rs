@@ -210,35 +210,25 @@ fn register_records(
         values = written + 2;
     }
     let mut records = by_position(built);
-    if ppm(&mut rng, options.mutate_ppm) {
-        if rng.gen_bool(0.3) {
-            shift_time(&mut records, &mut rng);
-        } else {
-            let observed: Vec<usize> = (0..records.len())
-                .filter(|&position| {
-                    matches!(
-                        records[position].outcome,
-                        RecordOutcome::Ok(RegisterOutput::Read { .. } | RegisterOutput::Cas { .. })
-                    )
-                })
-                .collect();
-            let position = observed
-                .get(rng.gen_range(0..observed.len().max(1)))
-                .copied();
-            if let Some(RecordOutcome::Ok(output)) =
-                position.map(|position| &mut records[position].outcome)
-            {
-                match output {
-                    RegisterOutput::Read { value } => {
-                        let drawn = rng.gen_range(-1..values);
-                        *value = (drawn >= 0).then_some(drawn);
-                    }
-                    RegisterOutput::Cas { ok } => *ok = !*ok,
-                    RegisterOutput::Written => {}
-                }
+    mutate_one(
+        &mut records,
+        &mut rng,
+        options,
+        |output| {
+            matches!(
+                output,
+                RegisterOutput::Read { .. } | RegisterOutput::Cas { .. }
+            )
+        },
+        |output, rng| match output {
+            RegisterOutput::Read { value } => {
+                let drawn = rng.gen_range(-1..values);
+                *value = (drawn >= 0).then_some(drawn);
             }
-        }
-    }
+            RegisterOutput::Cas { ok } => *ok = !*ok,
+            RegisterOutput::Written => {}
+        },
+    );
     records
 }
 
@@ -274,22 +264,13 @@ pub fn small_kv(seed: u64, options: &SmallOptions) -> Vec<Record<KvInput, KvOutp
         built.push((position, record(&slot, input, output)));
     }
     let mut records = by_position(built);
-    if ppm(&mut rng, options.mutate_ppm) {
-        if rng.gen_bool(0.3) {
-            shift_time(&mut records, &mut rng);
-        } else {
-            let gets: Vec<usize> = (0..records.len())
-                .filter(|&position| {
-                    matches!(
-                        records[position].outcome,
-                        RecordOutcome::Ok(KvOutput::Got { .. })
-                    )
-                })
-                .collect();
-            let position = gets.get(rng.gen_range(0..gets.len().max(1))).copied();
-            if let Some(RecordOutcome::Ok(KvOutput::Got { value })) =
-                position.map(|position| &mut records[position].outcome)
-            {
+    mutate_one(
+        &mut records,
+        &mut rng,
+        options,
+        |output| matches!(output, KvOutput::Got { .. }),
+        |output, rng| {
+            if let KvOutput::Got { value } = output {
                 let drawn = letters[rng.gen_range(0..letter_count)];
                 if rng.gen_bool(0.5) || value.is_empty() {
                     value.push_str(drawn);
@@ -297,9 +278,40 @@ pub fn small_kv(seed: u64, options: &SmallOptions) -> Vec<Record<KvInput, KvOutp
                     value.pop();
                 }
             }
-        }
-    }
+        },
+    );
     records
+}
+
+/// With chance `options.mutate_ppm`, breaks the history: three times in ten by shifting one
+/// operation in time, else by `mutate` on the output of one operation whose output `observed`
+/// accepts (none when there is no such operation).
+fn mutate_one<I, O>(
+    records: &mut [Record<I, O>],
+    rng: &mut ChaCha8Rng,
+    options: &SmallOptions,
+    observed: impl Fn(&O) -> bool,
+    mutate: impl FnOnce(&mut O, &mut ChaCha8Rng),
+) {
+    if !ppm(rng, options.mutate_ppm) {
+        return;
+    }
+    if rng.gen_bool(0.3) {
+        shift_time(records, rng);
+        return;
+    }
+    let candidates: Vec<usize> = (0..records.len())
+        .filter(|&position| {
+            matches!(&records[position].outcome, RecordOutcome::Ok(output) if observed(output))
+        })
+        .collect();
+    let position = candidates
+        .get(rng.gen_range(0..candidates.len().max(1)))
+        .copied();
+    if let Some(RecordOutcome::Ok(output)) = position.map(|position| &mut records[position].outcome)
+    {
+        mutate(output, rng);
+    }
 }
 
 /// A small log history over one or two queues; bodies are unique. Sends of one client may be in

@@ -267,29 +267,26 @@ impl Facts {
     }
 
     fn observe(&mut self, offset: u64, body: u32, position: usize) -> Result<(), Gathered> {
-        let (first_offset, first) = *self.offset_of.entry(body).or_insert((offset, position));
-        if first_offset != offset {
-            let rule = LogRule::BodyAtTwoOffsets {
+        let stored = *self.offset_of.entry(body).or_insert((offset, position));
+        conflict(stored, offset, position, |first_offset, first| {
+            LogRule::BodyAtTwoOffsets {
                 body,
                 first,
                 first_offset,
                 second: position,
                 second_offset: offset,
-            };
-            return Err(violation(rule, vec![first, position], position));
-        }
-        let (first_body, first) = *self.at_offset.entry(offset).or_insert((body, position));
-        if first_body != body {
-            let rule = LogRule::TwoBodiesAtOffset {
+            }
+        })?;
+        let stored = *self.at_offset.entry(offset).or_insert((body, position));
+        conflict(stored, body, position, |first_body, first| {
+            LogRule::TwoBodiesAtOffset {
                 offset,
                 first,
                 first_body,
                 second: position,
                 second_body: body,
-            };
-            return Err(violation(rule, vec![first, position], position));
-        }
-        Ok(())
+            }
+        })
     }
 
     /// The first offset below the highest known one with no known body.
@@ -355,6 +352,26 @@ impl Facts {
         settlements.sort_by_key(|(index, _)| *index);
         settlements
     }
+}
+
+/// `stored` is the first sighting (value, position) of what the operation at `position` sees
+/// as `value`: when they differ, the violation `rule(first value, first position)` with both
+/// operations as its witness.
+fn conflict<V: Copy + PartialEq>(
+    stored: (V, usize),
+    value: V,
+    position: usize,
+    rule: impl FnOnce(V, usize) -> LogRule,
+) -> Result<(), Gathered> {
+    let (first_value, first) = stored;
+    if first_value == value {
+        return Ok(());
+    }
+    Err(violation(
+        rule(first_value, first),
+        vec![first, position],
+        position,
+    ))
 }
 
 fn violation(rule: LogRule, ops: Vec<usize>, culprit: usize) -> Gathered {

@@ -135,6 +135,17 @@ pub fn unconsumed(history: &[Operation], lost: &LostSends) -> Vec<Unconsumed> {
 mod tests {
     use super::*;
 
+    /// Send #1 (m1) acknowledged at offset 2 of g0/a/0, where m2 was found instead.
+    fn m1_lost_at_offset_2() -> LostSends {
+        LostSends::of(&[SafetyViolation::LostAcknowledgedSend {
+            op: 1,
+            queue: "g0/a/0".into(),
+            offset: 2,
+            body: "m1".into(),
+            found: Some("m2".into()),
+        }])
+    }
+
     fn op(input: OpInput, outcome: OpOutcome) -> Operation {
         Operation {
             client: 0,
@@ -177,13 +188,7 @@ mod tests {
             .collect();
         assert_eq!(found, vec![(1, None), (2, None)]);
 
-        let lost = LostSends::of(&[SafetyViolation::LostAcknowledgedSend {
-            op: 1,
-            queue: "g0/a/0".into(),
-            offset: 2,
-            body: "m1".into(),
-            found: Some("m2".into()),
-        }]);
+        let lost = m1_lost_at_offset_2();
         let found: Vec<(usize, Option<LossConsequence>)> = unconsumed(&history, &lost)
             .iter()
             .map(|u| (u.op, u.consequence))
@@ -195,13 +200,7 @@ mod tests {
     // and a conflict elsewhere stays unexplained.
     #[test]
     fn a_conflict_at_a_lost_offset_is_its_reuse() {
-        let lost = LostSends::of(&[SafetyViolation::LostAcknowledgedSend {
-            op: 1,
-            queue: "g0/a/0".into(),
-            offset: 2,
-            body: "m1".into(),
-            found: Some("m2".into()),
-        }]);
+        let lost = m1_lost_at_offset_2();
         let conflict = |offset| SafetyViolation::OffsetConflict {
             queue: "g0/a/0".into(),
             offset,

@@ -93,9 +93,10 @@ impl Method {
 pub struct UnknownReason {
     /// Operations of the part whose outcome is unknown (each may take effect anywhere, or not).
     pub open_ops: usize,
-    /// The step budget the search hit (`steps_per_part_max`).
+    /// The step budget the search hit (`steps_per_part_max`, `check-history --steps`).
     pub steps_max: u64,
-    /// The wall-clock limit ended the search before the step budget (machine-dependent).
+    /// The optional wall-clock guard (`CheckOptions::time_limit`) ended the search before the
+    /// step budget (machine-dependent; never with the default options).
     pub deadline_hit: bool,
     /// What left the part ambiguous for the polynomial decision, when it was tried.
     pub ambiguity: Option<String>,
@@ -103,14 +104,22 @@ pub struct UnknownReason {
 
 impl fmt::Display for UnknownReason {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let limit = if self.deadline_hit {
-            "the time limit (--time-limit-s) ended the search".to_string()
+        if self.deadline_hit {
+            write!(
+                formatter,
+                "a wall-clock guard ended the search before its step budget (--steps {})",
+                self.steps_max
+            )?;
         } else {
-            format!("the search hit its budget of {} steps", self.steps_max)
-        };
+            write!(
+                formatter,
+                "the search hit its step budget (--steps {})",
+                self.steps_max
+            )?;
+        }
         write!(
             formatter,
-            "{limit} with {} operations of unknown outcome open",
+            " with {} operations of unknown outcome left open",
             self.open_ops
         )?;
         if let Some(ambiguity) = &self.ambiguity {
@@ -121,7 +130,9 @@ impl fmt::Display for UnknownReason {
         }
         write!(
             formatter,
-            ". What would decide it: the final logs (which unknown sends landed, and where),              or a larger budget (--steps)"
+            ". What would decide it: a larger budget (e.g. --steps {}), or for a log the final \
+             logs (which unknown sends landed, and where)",
+            self.steps_max.saturating_mul(10)
         )
     }
 }

@@ -1,7 +1,7 @@
 //! The Wing–Gong / Lowe linearizability search over one part, with Porcupine's improvements:
 //! a doubly-linked list of call and return events ("lift" an operation when it is linearized,
 //! "unlift" on backtrack), and a memo of (linearized set, model state) so that no configuration
-//! is explored twice.
+//! is explored twice, nor one subsumed by an explored one (below).
 //!
 //! Differences from Porcupine:
 //! - An operation with an unknown outcome has no return event: it never forces a backtrack, and
@@ -19,6 +19,18 @@
 //!   linear even with 50 clients: sends have fixed offsets, so the only choices were reads.
 //! - Then candidates with a known outcome (first legal one, Lowe's order), then those with an
 //!   unknown one, so an unknown operation is linearized only when nothing else can go next.
+//! - Subsumption of unknown operations (issue 18's 20-client repeated-value registers): the memo
+//!   is keyed by (linearized known operations, state), and each entry keeps the set of linearized
+//!   unknown operations. A configuration is pruned when an entry with the same known set and state
+//!   holds a subset of its unknown set. Such an entry A subsumes the configuration B: an unknown
+//!   operation has no return event, so it constrains no one's real-time order, and A may still
+//!   apply its missing unknowns later or never; every continuation of B is one of A, so if B
+//!   succeeds so does A. Soundness, with the reads-first rule too: if the search failed while some
+//!   pushed configuration could succeed, take the one whose shortest successful continuation is
+//!   shortest (length d > 0, else the search had stopped there). Its child on that continuation
+//!   (or the read pushed first, which keeps a continuation of length d - 1) was pushed or pruned
+//!   by a pushed configuration with a continuation no longer than d - 1: a shorter one, which
+//!   contradicts the choice.
 //! - A step budget (deterministic) and an optional deadline (not deterministic) end the search
 //!   with `Verdict::Unknown` instead of hanging.
 
@@ -182,8 +194,8 @@ impl Events {
     }
 }
 
-/// The set of linearized operations: a bitset, its Zobrist hash, and the bounds of the words
-/// that are neither full nor empty.
+/// The set of linearized operations with a known outcome: a bitset, its Zobrist hash, and the
+/// bounds of the words that are neither full nor empty.
 struct Linearized {
     words: Vec<u64>,
     zobrist: u64,
@@ -236,15 +248,76 @@ impl Linearized {
     }
 }
 
+/// The set of linearized operations with an unknown outcome: a bitset and the bounds of its
+/// nonzero words (most unknown operations are never linearized, so no word fills up).
+struct UnknownSet {
+    words: Vec<u64>,
+    /// First nonzero word; `low == high` when the set is empty.
+    low: usize,
+    /// One past the last nonzero word.
+    high: usize,
+}
+
+impl UnknownSet {
+    fn new(count: usize) -> UnknownSet {
+        UnknownSet {
+            words: vec![0; count.div_ceil(64).max(1)],
+            low: 0,
+            high: 0,
+        }
+    }
+
+    fn set(&mut self, position: usize) {
+        let word = position / 64;
+        self.words[word] |= 1 << (position % 64);
+        if self.low == self.high {
+            (self.low, self.high) = (word, word + 1);
+        } else {
+            self.low = self.low.min(word);
+            self.high = self.high.max(word + 1);
+        }
+    }
+
+    fn clear(&mut self, position: usize) {
+        let word = position / 64;
+        self.words[word] &= !(1 << (position % 64));
+        while self.low < self.high && self.words[self.low] == 0 {
+            self.low += 1;
+        }
+        while self.high > self.low && self.words[self.high - 1] == 0 {
+            self.high -= 1;
+        }
+        if self.low == self.high {
+            (self.low, self.high) = (0, 0);
+        }
+    }
+
+    fn window(&self) -> &[u64] {
+        &self.words[self.low..self.high]
+    }
+
+    /// Whether the stored set (`stored` words from word `low`) is a subset of this one.
+    fn contains_all(&self, low: usize, stored: &[u64]) -> bool {
+        stored.iter().enumerate().all(|(offset, &word)| {
+            let mine = self.words.get(low + offset).copied().unwrap_or(0);
+            word & !mine == 0
+        })
+    }
+}
+
 struct MemoEntry<S> {
     next: u32,
     low: u32,
     words_start: usize,
     words_count: u32,
+    unknown_low: u32,
+    unknown_start: usize,
+    unknown_count: u32,
     state: S,
 }
 
-/// Configurations already explored: (linearized set, state).
+/// Configurations already explored: (linearized known set, state) and, for each, the sets of
+/// linearized unknown operations it was explored with.
 struct Memo<S> {
     heads: FxMap<u64, u32>,
     entries: Vec<MemoEntry<S>>,
@@ -260,8 +333,9 @@ impl<S: Eq + std::hash::Hash> Memo<S> {
         }
     }
 
-    /// Records the configuration; false when it was already there.
-    fn insert(&mut self, linearized: &Linearized, state: S) -> bool {
+    /// Records the configuration; false when it, or one that subsumes it (same known set and
+    /// state, a subset of its unknown operations), was already there.
+    fn insert(&mut self, linearized: &Linearized, unknown: &UnknownSet, state: S) -> bool {
         let key = linearized.zobrist ^ hash_of(&state).rotate_left(17);
         let window = linearized.window();
         let head = self.heads.get(&key).copied().unwrap_or(NIL);
@@ -271,18 +345,27 @@ impl<S: Eq + std::hash::Hash> Memo<S> {
             let stored =
                 &self.words[entry.words_start..entry.words_start + entry.words_count as usize];
             if entry.low as usize == linearized.low && stored == window && entry.state == state {
-                return false;
+                let stored_unknown = &self.words
+                    [entry.unknown_start..entry.unknown_start + entry.unknown_count as usize];
+                if unknown.contains_all(entry.unknown_low as usize, stored_unknown) {
+                    return false;
+                }
             }
             cursor = entry.next;
         }
         let words_start = self.words.len();
         self.words.extend_from_slice(window);
+        let unknown_start = self.words.len();
+        self.words.extend_from_slice(unknown.window());
         let index = u32::try_from(self.entries.len()).expect("fewer than 2^32 memo entries");
         self.entries.push(MemoEntry {
             next: head,
             low: u32::try_from(linearized.low).expect("fewer than 2^32 bitset words"),
             words_start,
             words_count: u32::try_from(window.len()).expect("window fits"),
+            unknown_low: u32::try_from(unknown.low).expect("fewer than 2^32 bitset words"),
+            unknown_start,
+            unknown_count: u32::try_from(unknown.window().len()).expect("window fits"),
             state,
         });
         self.heads.insert(key, index);
@@ -321,10 +404,11 @@ struct Searcher<'a, M: Model> {
     ops: &'a [Op<M::Input, M::Output>],
     budget: &'a Budget,
     events: Events,
-    /// Bit of each operation in `linearized`; operations the search leaves out have none, so
-    /// they do not hold the bitset's window open.
+    /// Bit of each operation in `linearized` (known outcome) or `unknown` (unknown outcome);
+    /// operations the search leaves out have none, so they do not hold a bitset's window open.
     bit_of: Vec<u32>,
     linearized: Linearized,
+    unknown: UnknownSet,
     memo: Memo<M::State>,
     stack: Vec<Frame<M::State>>,
     longest: Longest<M::State>,
@@ -356,15 +440,21 @@ pub fn search<M: Model>(
         .zip(&skip)
         .filter(|(op, skipped)| op.output.is_some() && !**skipped)
         .count();
-    let mut bits = 0u32;
-    let bit_of: Vec<u32> = skip
+    let (mut known_bits, mut unknown_bits) = (0u32, 0u32);
+    let bit_of: Vec<u32> = ops
         .iter()
-        .map(|&skipped| {
+        .zip(&skip)
+        .map(|(op, &skipped)| {
             if skipped {
                 return NIL;
             }
-            bits += 1;
-            bits - 1
+            let bits = if op.output.is_some() {
+                &mut known_bits
+            } else {
+                &mut unknown_bits
+            };
+            *bits += 1;
+            *bits - 1
         })
         .collect();
     let node = events.next[HEAD as usize];
@@ -374,7 +464,8 @@ pub fn search<M: Model>(
         budget,
         events,
         bit_of,
-        linearized: Linearized::new(bits as usize),
+        linearized: Linearized::new(known_bits as usize),
+        unknown: UnknownSet::new(unknown_bits as usize),
         memo: Memo::new(),
         stack: Vec::new(),
         longest: Longest {
@@ -525,9 +616,11 @@ impl<M: Model> Searcher<'_, M> {
         self.longest.agree = self.longest.agree.min(self.stack.len());
         let position = self.events.op[frame.node as usize] as usize;
         self.events.unlift(frame.node);
-        self.linearized.clear(self.bit_of[position] as usize);
         let unknown = self.ops[position].output.is_none();
-        if !unknown {
+        if unknown {
+            self.unknown.clear(self.bit_of[position] as usize);
+        } else {
+            self.linearized.clear(self.bit_of[position] as usize);
             self.remaining_known += 1;
         }
         self.state = frame.previous_state;
@@ -568,8 +661,8 @@ impl<M: Model> Searcher<'_, M> {
         false
     }
 
-    /// Linearizes the operation of `node` into `next_state` unless that configuration was
-    /// explored before.
+    /// Linearizes the operation of `node` into `next_state` unless that configuration, or one
+    /// that subsumes it, was explored before.
     fn push(
         &mut self,
         node: u32,
@@ -579,9 +672,21 @@ impl<M: Model> Searcher<'_, M> {
     ) -> bool {
         let position = self.events.op[node as usize] as usize;
         let bit = self.bit_of[position] as usize;
-        self.linearized.set(bit);
-        if !self.memo.insert(&self.linearized, next_state.clone()) {
-            self.linearized.clear(bit);
+        let unknown = self.ops[position].output.is_none();
+        if unknown {
+            self.unknown.set(bit);
+        } else {
+            self.linearized.set(bit);
+        }
+        if !self
+            .memo
+            .insert(&self.linearized, &self.unknown, next_state.clone())
+        {
+            if unknown {
+                self.unknown.clear(bit);
+            } else {
+                self.linearized.clear(bit);
+            }
             return false;
         }
         let previous_state = std::mem::replace(&mut self.state, next_state);
@@ -602,7 +707,7 @@ impl<M: Model> Searcher<'_, M> {
             forced,
         });
         self.events.lift(node);
-        if self.ops[position].output.is_some() {
+        if !unknown {
             self.remaining_known -= 1;
         }
         true
@@ -748,6 +853,39 @@ mod tests {
             op(3, 3, Some(6), RegisterInput::Write { value: 1 }, written),
         ];
         assert_eq!(verdict(&history), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn unknown_writes_of_one_value_are_subsumed() {
+        // Why: issue 18's slow 20-client register. Applying a second pending unknown write(1)
+        // when the register holds 1 reaches a configuration subsumed by the one before it, which
+        // may still apply that write later or never; without the subsumption rule the search
+        // tries every subset of the 16 writes (about 2^16 configurations) before its NOT.
+        let writes = 16;
+        let mut history: Vec<_> = (0..writes)
+            .map(|index| {
+                op(
+                    index,
+                    index as u64,
+                    None,
+                    RegisterInput::Write { value: 1 },
+                    None,
+                )
+            })
+            .collect();
+        history.push(op(writes, 100, Some(101), RegisterInput::Read, read(2)));
+        let budget = Budget {
+            steps_max: 1_000_000,
+            deadline: None,
+        };
+        let outcome = search(&mut RegisterModel, None, &history, &budget);
+        assert_eq!(outcome.verdict, Verdict::NotLinearizable);
+        let steps_max = (writes * writes * 2) as u64;
+        assert!(
+            outcome.steps <= steps_max,
+            "{} steps, expected <= {steps_max}",
+            outcome.steps
+        );
     }
 
     #[test]

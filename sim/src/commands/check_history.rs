@@ -6,7 +6,6 @@ use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct CheckHistoryArgs {
@@ -18,16 +17,22 @@ pub struct CheckHistoryArgs {
     /// Check unknown sends as they are, without settling them against the final logs.
     #[arg(long)]
     pub no_settle: bool,
-    /// Give up (verdict unknown) after this many seconds of search.
-    #[arg(long, default_value_t = 60)]
-    pub time_limit_s: u64,
+    /// Model steps the search may try per part (queue, key) before that part's verdict is
+    /// unknown. A budget in steps, not seconds: the verdict never depends on the machine.
+    #[arg(long, default_value_t = CheckOptions::default().steps_per_part_max)]
+    pub steps: u64,
     /// Where to write the HTML timeline of a failing part (default: next to FILE).
     #[arg(long)]
     pub html: Option<PathBuf>,
 }
 
-/// Exit 0: linearizable; 1: not linearizable, or unknown within the limit; 2: bad input.
+/// Exit 0: linearizable; 1: not linearizable, or unknown within the step budget; 2: bad input.
 pub fn check_history(args: CheckHistoryArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.steps >= 1,
+        "--steps {}: the step budget per part must be at least 1",
+        args.steps
+    );
     let model = args
         .model
         .as_deref()
@@ -36,7 +41,7 @@ pub fn check_history(args: CheckHistoryArgs) -> anyhow::Result<ExitCode> {
         .context("--model")?;
     let options = CheckOptions {
         settle: !args.no_settle,
-        time_limit: Some(Duration::from_secs(args.time_limit_s)),
+        steps_per_part_max: args.steps,
         ..CheckOptions::default()
     };
     let report = check::check_history_file(&args.file, model, &options)?;
@@ -53,7 +58,7 @@ pub fn check_history(args: CheckHistoryArgs) -> anyhow::Result<ExitCode> {
         match report.verdict {
             Verdict::Linearizable => "linearizable",
             Verdict::NotLinearizable => "NOT linearizable",
-            Verdict::Unknown => "unknown (the search gave up within its limits)",
+            Verdict::Unknown => "unknown (a part's search hit its step budget; see above)",
         }
     );
     Ok(if report.verdict == Verdict::Linearizable {
