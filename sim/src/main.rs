@@ -33,6 +33,9 @@ enum Command {
     Compare(sim::commands::compare::CompareArgs),
     /// Merge the partial reports of a sharded run (`run --shard K/N`) into the run's report.
     Merge(sim::commands::merge::MergeArgs),
+    /// Per finding kind: the share of seeds that found it, the median seeds to find it, and
+    /// how many clean seeds make a fix believable.
+    Findability(sim::commands::findability::FindabilityArgs),
     /// Check a history file for linearizability (JSON lines, or a Jepsen etcd log).
     CheckHistory(sim::commands::check_history::CheckHistoryArgs),
 }
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sim::commands::sweep::sweep(args),
         Command::Compare(args) => sim::commands::compare::compare(args),
         Command::Merge(args) => sim::commands::merge::merge(args),
+        Command::Findability(args) => sim::commands::findability::run(args),
         Command::CheckHistory(args) => sim::commands::check_history::check_history(args),
     };
     match result {

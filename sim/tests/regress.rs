@@ -69,6 +69,39 @@ fn slower_heartbeat_in_a_copy_exits_1_naming_the_figure() {
     assert!(stdout.contains("the scenario file differs"), "{stdout}");
 }
 
+// A shorter heartbeat (2 s -> 1 s) makes failover much faster: with deterministic runs that
+// is a change to look at, not a pass. Exit 1 and "changed" unless `--accept` is given.
+#[test]
+fn much_faster_failover_is_a_change_to_look_at() {
+    let original = std::fs::read_to_string(workspace().join("scenarios/leader_crash.ron"))
+        .expect("the stock scenario exists");
+    let faster = original.replace(r#"heartbeat_interval: "2s""#, r#"heartbeat_interval: "1s""#);
+    assert_ne!(
+        faster, original,
+        "the scenario sets the heartbeat explicitly"
+    );
+    let path = temp_dir("faster").join("leader_crash.ron");
+    std::fs::write(&path, faster).expect("temp scenario");
+    let path = path.display().to_string();
+    let (code, stdout, stderr) = sim(&["regress", &path, "--baseline", BASELINE, "--quiet"]);
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for figure in ["detect p99 (ms)", "client p99 (ms)"] {
+        assert!(row(&stdout, figure).contains("changed"), "{stdout}");
+    }
+    assert!(stdout.contains("CHANGED:"), "{stdout}");
+    assert!(!stdout.contains("REGRESSED"), "{stdout}");
+    let (code, stdout, stderr) = sim(&[
+        "regress",
+        &path,
+        "--baseline",
+        BASELINE,
+        "--quiet",
+        "--accept",
+    ]);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("accepted"), "{stdout}");
+}
+
 // `--update` writes a baseline a later run compares clean against, byte for byte the same
 // each time (no wall-clock data), and it round-trips through the file format.
 #[test]

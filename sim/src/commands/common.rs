@@ -113,6 +113,19 @@ pub fn run_report(scenario: &Scenario, seeds: &[u64], jobs: usize, progress: boo
     RunReport::new(scenario, seeds, outcomes)
 }
 
+/// `run_report` that stops at the first seed with a finding: the report covers the seeds up
+/// to it (all of them when none has one).
+pub fn run_report_until_finding(
+    scenario: &Scenario,
+    seeds: &[u64],
+    jobs: usize,
+    progress: bool,
+) -> RunReport {
+    let spec = Arc::new(RunSpec::from_scenario(scenario));
+    let outcomes = runner::run_seeds_until(spec, seeds, jobs, progress, true);
+    RunReport::new(scenario, &seeds[..outcomes.len()], outcomes)
+}
+
 /// `--shard K/N`: runs this shard's part of `seeds` and writes its partial report under
 /// `out` (`sim merge` puts the shards together); prints what it wrote.
 pub fn run_shard(

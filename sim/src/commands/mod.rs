@@ -4,6 +4,7 @@
 pub mod check_history;
 pub mod common;
 pub mod compare;
+pub mod findability;
 pub mod merge;
 pub mod regress;
 pub mod replay;

@@ -37,6 +37,11 @@ pub struct RegressArgs {
     /// Write the baseline from this run instead of comparing (creates the file if missing).
     #[arg(long)]
     pub update: bool,
+    /// Exit 0 when figures changed for the better beyond the tolerance (faster failover, fewer
+    /// findings), without rewriting the baseline. Without it such a change exits 1: with
+    /// deterministic runs, a figure that gets much better after an unrelated edit is suspect.
+    #[arg(long)]
+    pub accept: bool,
     /// Run only shard K of N of the seeds and write a partial report under `--out` (no
     /// comparison); `sim merge` the shards, then compare the merged report with `--report`.
     #[arg(long, value_name = "K/N", conflicts_with_all = ["update", "report"])]
@@ -126,17 +131,30 @@ pub fn regress(args: RegressArgs) -> anyhow::Result<ExitCode> {
         println!("note: {note}");
     }
     let regressed = comparison.count(FigureVerdict::Regressed);
-    let improved = comparison.count(FigureVerdict::Improved);
+    let changed = comparison.count(FigureVerdict::Changed);
+    let update = format!(
+        "cargo run --release -p sim -- regress {} --baseline {} --update",
+        args.scenario.display(),
+        args.baseline.display()
+    );
     if regressed > 0 {
         println!(
-            "REGRESSION: {regressed} figure(s) worse than the baseline ({improved} improved). If the change is intended: \
-             cargo run --release -p sim -- regress {} --baseline {} --update",
-            args.scenario.display(),
-            args.baseline.display()
+            "REGRESSION: {regressed} figure(s) worse than the baseline ({changed} changed for \
+             the better). If the change is intended: {update}"
         );
         Ok(ExitCode::from(1))
+    } else if changed > 0 && !args.accept {
+        println!(
+            "CHANGED: {changed} figure(s) better than the baseline beyond the tolerance. Runs \
+             are deterministic: find the edit that moved them. If it is intended: {update} \
+             (or --accept to pass without rewriting the baseline)"
+        );
+        Ok(ExitCode::from(1))
+    } else if changed > 0 {
+        println!("no regression; {changed} figure(s) changed for the better, accepted");
+        Ok(ExitCode::SUCCESS)
     } else {
-        println!("no regression ({improved} figure(s) improved)");
+        println!("no regression, and no figure changed beyond the tolerance");
         Ok(ExitCode::SUCCESS)
     }
 }

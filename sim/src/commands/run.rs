@@ -3,8 +3,8 @@
 //! writes the report. Exit 0: every expectation held; 1: some did not; 2: bad input.
 
 use crate::commands::common::{
-    load_scenario, plot_run, replay_command, run_report, run_shard, seeds_of, select_variants,
-    write_reports, PlotChoice, SeedOptions,
+    load_scenario, plot_run, replay_command, run_report, run_report_until_finding, run_shard,
+    seeds_of, select_variants, write_reports, PlotChoice, SeedOptions,
 };
 use crate::report::compare::{compare_table, CompareRow};
 use crate::report::partial::Shard;
@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// (`reports/<scenario>/partial-K-of-N.ron`); `sim merge` makes the run's report of them.
     #[arg(long, value_name = "K/N", display_order = 8)]
     pub shard: Option<Shard>,
+    /// Stop at the first seed (in order) with a finding and print its replay command; seeds
+    /// after it are not run. Exit 1 when one was found, 0 when none of the seeds had one.
+    #[arg(long, conflicts_with = "shard", display_order = 9)]
+    pub until_finding: bool,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -67,7 +71,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut all_held = true;
     for scenario in &scenarios {
         let report = run_one_scenario(&args, scenario)?;
-        all_held &= report.all_held();
+        all_held &= if args.until_finding {
+            report
+                .per_seed
+                .iter()
+                .all(|outcome| outcome.findings.is_empty())
+        } else {
+            report.all_held()
+        };
         rows.push(CompareRow::from_report(scenario, &report));
     }
     if scenarios.len() > 1 {
@@ -86,7 +97,11 @@ fn run_one_scenario(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<RunRe
     let seeds = seeds_of(scenario, args.options.seeds, args.seed);
     let jobs = args.options.jobs();
     let started = std::time::Instant::now();
-    let report = run_report(scenario, &seeds, jobs, !args.options.quiet);
+    let report = if args.until_finding {
+        run_report_until_finding(scenario, &seeds, jobs, !args.options.quiet)
+    } else {
+        run_report(scenario, &seeds, jobs, !args.options.quiet)
+    };
     let wall = started.elapsed();
     print_report(scenario, &report, |seed| replay_command(scenario, seed));
     let mut paths = write_reports(&report, &args.out)?;
@@ -94,7 +109,8 @@ fn run_one_scenario(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<RunRe
         paths.extend(plot_run(scenario, &report, choice, &args.out)?);
     }
     let wall_s = wall.as_secs_f64().max(1e-9);
-    let seeds_per_minute = seeds.len() as f64 / wall_s * 60.0;
+    let ran = report.per_seed.len();
+    let seeds_per_minute = ran as f64 / wall_s * 60.0;
     let simulated_s: f64 = report
         .per_seed
         .iter()
@@ -103,7 +119,7 @@ fn run_one_scenario(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<RunRe
     println!(
         "{} seeds in {:.1} s wall ({:.0} seeds/min, {:.0} simulated s per wall s, {jobs} jobs). \
          Report: {}",
-        seeds.len(),
+        ran,
         wall.as_secs_f64(),
         seeds_per_minute,
         simulated_s / wall_s,
@@ -113,5 +129,31 @@ fn run_one_scenario(args: &RunArgs, scenario: &Scenario) -> anyhow::Result<RunRe
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if args.until_finding {
+        match report
+            .per_seed
+            .iter()
+            .find(|outcome| !outcome.findings.is_empty())
+        {
+            Some(first) => {
+                let kinds: Vec<&str> = first
+                    .findings
+                    .iter()
+                    .map(|finding| finding.kind().as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                println!(
+                    "first finding after {} of {} seeds: seed {} ({}). REPRODUCE WITH: {}",
+                    report.per_seed.len(),
+                    seeds.len(),
+                    first.seed,
+                    kinds.join(", "),
+                    replay_command(scenario, first.seed)
+                );
+            }
+            None => println!("no finding in {} seeds", seeds.len()),
+        }
+    }
     Ok(report)
 }

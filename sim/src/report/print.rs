@@ -34,6 +34,7 @@ pub fn print_report(scenario: &Scenario, report: &RunReport, replay: impl Fn(u64
         p.not_reached,
         scenario.settle_max
     );
+    println!("{}", elections_line(report));
     let healed: Vec<Option<u64>> = report
         .per_seed
         .iter()
@@ -114,4 +115,28 @@ pub fn lost_acks_explained(report: &RunReport) -> Option<String> {
         lines.push(line);
     }
     (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// Leader elections per seed (p50 / p99 / max, nearest rank) and the highest term reached:
+/// how many leader changes the faults caused, which deep bugs need many of.
+pub fn elections_line(report: &RunReport) -> String {
+    let mut elections: Vec<u32> = report.per_seed.iter().map(|o| o.elections).collect();
+    let mut terms: Vec<u64> = report.per_seed.iter().map(|o| o.highest_term).collect();
+    elections.sort_unstable();
+    terms.sort_unstable();
+    fn rank<T: Copy + Default>(sorted: &[T], percent: usize) -> T {
+        if sorted.is_empty() {
+            return T::default();
+        }
+        let index = (sorted.len() * percent).div_ceil(100).max(1) - 1;
+        sorted[index.min(sorted.len() - 1)]
+    }
+    format!(
+        "Leader elections per seed: p50 {} / p99 {} / max {}; highest term p50 {} / max {}",
+        rank(&elections, 50),
+        rank(&elections, 99),
+        rank(&elections, 100),
+        rank(&terms, 50),
+        rank(&terms, 100)
+    )
 }

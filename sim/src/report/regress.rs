@@ -177,7 +177,10 @@ pub enum FigureVerdict {
     Same,
     /// Different, but by no more than the tolerance.
     Within,
-    Improved,
+    /// Better than the baseline by more than the tolerance (faster, fewer findings). Runs are
+    /// deterministic: a figure that moves this much after an unrelated edit is as much worth a
+    /// look as one that got worse.
+    Changed,
     /// The baseline had no value (e.g. a stage with no samples then); nothing to compare.
     New,
     Regressed,
@@ -188,7 +191,7 @@ impl FigureVerdict {
         match self {
             FigureVerdict::Same => "same",
             FigureVerdict::Within => "within tolerance",
-            FigureVerdict::Improved => "improved",
+            FigureVerdict::Changed => "changed",
             FigureVerdict::New => "new",
             FigureVerdict::Regressed => "REGRESSED",
         }
@@ -232,7 +235,7 @@ impl Comparison {
         for row in &self.rows {
             let colour = match row.verdict {
                 FigureVerdict::Regressed => Color::Red,
-                FigureVerdict::Improved => Color::Green,
+                FigureVerdict::Changed => Color::Yellow,
                 _ => Color::Reset,
             };
             table.add_row(vec![
@@ -348,7 +351,7 @@ fn timing_row(
             } else if now > then.saturating_add(allowed) {
                 FigureVerdict::Regressed
             } else if then > now.saturating_add(allowed) {
-                FigureVerdict::Improved
+                FigureVerdict::Changed
             } else {
                 FigureVerdict::Within
             };
@@ -383,7 +386,7 @@ fn signed_change(then_us: u64, now_us: u64) -> String {
 fn count_row(figure: String, then: u64, now: u64) -> FigureRow {
     let verdict = match now.cmp(&then) {
         std::cmp::Ordering::Greater => FigureVerdict::Regressed,
-        std::cmp::Ordering::Less => FigureVerdict::Improved,
+        std::cmp::Ordering::Less => FigureVerdict::Changed,
         std::cmp::Ordering::Equal => FigureVerdict::Same,
     };
     let change = if now >= then {
@@ -426,7 +429,7 @@ mod tests {
         let verdict = |then, now| timing_row("x".into(), Some(then), Some(now), t).verdict;
         assert_eq!(verdict(6_500_000, 7_200_000), FigureVerdict::Regressed);
         assert_eq!(verdict(6_500_000, 7_100_000), FigureVerdict::Within);
-        assert_eq!(verdict(6_500_000, 5_500_000), FigureVerdict::Improved);
+        assert_eq!(verdict(6_500_000, 5_500_000), FigureVerdict::Changed);
         assert_eq!(verdict(0, 40_000), FigureVerdict::Within);
         assert_eq!(verdict(0, 60_000), FigureVerdict::Regressed);
         assert_eq!(verdict(5, 5), FigureVerdict::Same);
@@ -443,7 +446,7 @@ mod tests {
             count_row("f".into(), 0, 1).verdict,
             FigureVerdict::Regressed
         );
-        assert_eq!(count_row("f".into(), 2, 1).verdict, FigureVerdict::Improved);
+        assert_eq!(count_row("f".into(), 2, 1).verdict, FigureVerdict::Changed);
         assert_eq!(count_row("f".into(), 1, 1).verdict, FigureVerdict::Same);
     }
 }

@@ -10,6 +10,7 @@ use crate::run::outcome::{CheckSummary, Finding, FindingKind, OpCounts, SeedOutc
 use crate::run::RunSpec;
 use crate::run::SeedRun;
 use crate::world::observe::{AppliedEntry, ObservedKind};
+use broker_core::raft::Role;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Checks and measures one finished seed.
@@ -33,6 +34,7 @@ pub fn evaluate(spec: &RunSpec, run: &SeedRun) -> SeedOutcome {
         });
     }
     findings.extend(not_settled(spec, run));
+    let (elections, highest_term) = elections(run);
     SeedOutcome {
         seed: run.seed,
         trace_hash: format!("{:016x}", run.trace_hash),
@@ -42,11 +44,28 @@ pub fn evaluate(spec: &RunSpec, run: &SeedRun) -> SeedOutcome {
         cuts_healed,
         settle_us: run.settle_us.clone(),
         check: check_summary(&report),
+        elections,
+        highest_term,
         findings,
         lost_writes: run.lost_writes.clone(),
         swarm: run.swarm.clone(),
         html: check::html::render_report_html(&report),
     }
+}
+
+/// Leaders elected (a replica's role becoming Leader) and the highest term any role reached.
+fn elections(run: &SeedRun) -> (u32, u64) {
+    let mut elected = 0u32;
+    let mut highest = 0u64;
+    for observation in &run.observations {
+        if let ObservedKind::Role { role, term } = observation.kind {
+            highest = highest.max(term.0);
+            if role == Role::Leader {
+                elected += 1;
+            }
+        }
+    }
+    (elected, highest)
 }
 
 /// The failover timelines of the run's faults, split into failovers and cuts that healed

@@ -262,6 +262,12 @@ pub struct SeedOutcome {
     pub cuts_healed: Vec<FailoverTimeline>,
     pub settle_us: Vec<Option<u64>>,
     pub check: CheckSummary,
+    /// Leaders elected during the seed (each replica becoming leader in a term counts once;
+    /// the first election too), and the highest term any replica reached.
+    #[serde(default)]
+    pub elections: u32,
+    #[serde(default)]
+    pub highest_term: u64,
     pub findings: Vec<Finding>,
     /// Master–slave: masters that restarted with fewer entries than they had acknowledged:
     /// the explanation of this seed's lost acknowledged sends.
@@ -348,6 +354,8 @@ impl SeedOutcome {
             cuts_healed: Vec::new(),
             settle_us: Vec::new(),
             check: CheckSummary::default(),
+            elections: 0,
+            highest_term: 0,
             findings: vec![Finding::Panic { message }],
             lost_writes: Vec::new(),
             swarm: Vec::new(),

@@ -51,6 +51,19 @@ pub fn run_seeds(
     jobs: usize,
     progress: bool,
 ) -> Vec<SeedOutcome> {
+    run_seeds_until(spec, seeds, jobs, progress, false)
+}
+
+/// `run_seeds`, or with `until_finding` only up to the first seed (in the list's order) that
+/// has a finding: seeds after it are not started, seeds before it all run (so which seed is
+/// first never depends on which worker was quicker). The outcomes are those seeds', in order.
+pub fn run_seeds_until(
+    spec: Arc<RunSpec>,
+    seeds: &[u64],
+    jobs: usize,
+    progress: bool,
+    until_finding: bool,
+) -> Vec<SeedOutcome> {
     let bar = if progress {
         let bar = ProgressBar::new(seeds.len() as u64);
         bar.set_style(
@@ -66,10 +79,15 @@ pub fn run_seeds(
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<SeedOutcome>>> = Mutex::new(vec![None; seeds.len()]);
     let failing = AtomicUsize::new(0);
+    // With `until_finding`: the index of the first seed known to have a finding.
+    let first_finding = AtomicUsize::new(usize::MAX);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1).min(seeds.len().max(1)) {
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
+                if index > first_finding.load(Ordering::Relaxed) {
+                    break;
+                }
                 let Some(seed) = seeds.get(index) else {
                     break;
                 };
@@ -77,6 +95,9 @@ pub fn run_seeds(
                 if !outcome.findings.is_empty() {
                     let n = failing.fetch_add(1, Ordering::Relaxed) + 1;
                     bar.set_message(format!("({n} with findings)"));
+                    if until_finding {
+                        first_finding.fetch_min(index, Ordering::Relaxed);
+                    }
                 }
                 results
                     .lock()
@@ -86,11 +107,16 @@ pub fn run_seeds(
         }
     });
     bar.finish_and_clear();
+    let ran = first_finding
+        .into_inner()
+        .saturating_add(1)
+        .min(seeds.len());
     results
         .into_inner()
         .expect("invariant: no worker panicked holding the lock")
         .into_iter()
-        .map(|r| r.expect("invariant: every seed index was taken by a worker"))
+        .take(ran)
+        .map(|r| r.expect("invariant: every seed up to the first finding was run"))
         .collect()
 }
 
