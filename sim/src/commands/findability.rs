@@ -140,11 +140,7 @@ mod tests {
         let per_seed: Vec<SeedOutcome> = (0..10u64)
             .map(|i| outcome(100 + i, [2, 5, 6].contains(&i)))
             .collect();
-        let report = RunReport {
-            per_seed,
-            ..RunReport::empty_for_tests()
-        };
-        let rows = findability(&report.per_seed);
+        let rows = findability(&per_seed);
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
         assert_eq!(row.kind, FindingKind::Panic);

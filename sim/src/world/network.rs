@@ -267,7 +267,7 @@ impl Post {
         self.queue.insert((due_us, self.posted), parcel);
         self.posted += 1;
         self.stats.posted += 1;
-        let wake = self.armed_us.map_or(true, |armed_us| due_us < armed_us);
+        let wake = self.armed_us.is_none_or(|armed_us| due_us < armed_us);
         if wake {
             self.armed_us = Some(due_us);
         }
