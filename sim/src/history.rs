@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::QueueId;
 
 /// What a client asked for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpInput {
     /// Append `body` (unique per run) to the log of queue `queue` (e.g. "g0/orders/1").
@@ -64,7 +64,7 @@ impl OpInput {
 }
 
 /// What came back.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpOutcome {
     /// A send was acknowledged at this queue offset.
@@ -78,7 +78,7 @@ pub enum OpOutcome {
 }
 
 /// One client operation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Operation {
     pub client: u32,
     pub input: OpInput,

@@ -74,19 +74,38 @@ pub struct StoredMessage {
     pub msg_id: String,
 }
 
-impl StoredMessage {
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("invariant: a StoredMessage always serialises")
+/// What a Normal entry's bytes hold: postcard of this tagged enum, so a message never decodes
+/// as an offset commit nor the other way round, and readers that look for messages skip commits.
+#[derive(Serialize, Deserialize)]
+enum Payload {
+    Message(StoredMessage),
+    OffsetCommit(StoredOffsetCommit),
+}
+
+impl Payload {
+    fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("invariant: a Payload always serialises")
     }
 
-    pub fn decode(data: &[u8]) -> Option<StoredMessage> {
-        serde_json::from_slice(data).ok()
+    fn decode(data: &[u8]) -> Option<Payload> {
+        postcard::from_bytes(data).ok()
     }
 }
 
-/// What a Normal log entry carries for a consumer offset commit. Encoded as
-/// `{"offset_commit":{..}}`, which never decodes as a `StoredMessage` (and a `StoredMessage`
-/// never decodes as one), so readers that look for messages skip it.
+impl StoredMessage {
+    pub fn encode(&self) -> Vec<u8> {
+        Payload::Message(self.clone()).encode()
+    }
+
+    pub fn decode(data: &[u8]) -> Option<StoredMessage> {
+        match Payload::decode(data)? {
+            Payload::Message(message) => Some(message),
+            Payload::OffsetCommit(_) => None,
+        }
+    }
+}
+
+/// What a Normal log entry carries for a consumer offset commit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredOffsetCommit {
     pub group: String,
@@ -94,22 +113,15 @@ pub struct StoredOffsetCommit {
     pub offset: u64,
 }
 
-#[derive(Serialize, Deserialize)]
-struct OffsetCommitEnvelope {
-    offset_commit: StoredOffsetCommit,
-}
-
 impl StoredOffsetCommit {
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(&OffsetCommitEnvelope {
-            offset_commit: self.clone(),
-        })
-        .expect("invariant: a StoredOffsetCommit always serialises")
+        Payload::OffsetCommit(self.clone()).encode()
     }
 
     pub fn decode(data: &[u8]) -> Option<StoredOffsetCommit> {
-        serde_json::from_slice::<OffsetCommitEnvelope>(data)
-            .ok()
-            .map(|envelope| envelope.offset_commit)
+        match Payload::decode(data)? {
+            Payload::OffsetCommit(commit) => Some(commit),
+            Payload::Message(_) => None,
+        }
     }
 }

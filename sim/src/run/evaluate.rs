@@ -405,14 +405,18 @@ fn count_ops(history: &[Operation]) -> OpCounts {
 /// A replica's committed messages per history queue name, in queue-offset order. Keyed by the
 /// queue's text, as the history names it (the checker and the oracles read it so).
 pub fn queue_contents(group: u32, log: &[AppliedEntry]) -> BTreeMap<String, Vec<String>> {
-    let mut queues: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Grouped by the core's key first: a queue's name is formatted once, not per entry.
+    let mut by_key: BTreeMap<&broker_core::broker::QueueKey, Vec<String>> = BTreeMap::new();
     for entry in log {
         if let Some(message) = &entry.message {
-            queues
-                .entry(QueueId::new(group, message.queue.clone()).to_string())
+            by_key
+                .entry(&message.queue)
                 .or_default()
                 .push(message.msg_id.clone());
         }
     }
-    queues
+    by_key
+        .into_iter()
+        .map(|(key, bodies)| (QueueId::new(group, key.clone()).to_string(), bodies))
+        .collect()
 }

@@ -308,11 +308,15 @@ impl World {
             let Some(leader) = leader else {
                 return false;
             };
+            let mut by_key: BTreeMap<&broker_core::broker::QueueKey, u64> = BTreeMap::new();
             for entry in &shared.observer.views[leader.0 as usize].applied {
                 if let Some(message) = &entry.message {
-                    let name = crate::ids::QueueId::new(group, message.queue.clone()).to_string();
-                    *applied.entry(name).or_insert(0) += 1;
+                    *by_key.entry(&message.queue).or_insert(0) += 1;
                 }
+            }
+            for (key, count) in by_key {
+                let name = crate::ids::QueueId::new(group, key.clone()).to_string();
+                *applied.entry(name).or_insert(0) += count;
             }
         }
         queues.iter().all(|name| {
@@ -337,8 +341,7 @@ impl World {
 
     pub fn record_operation(&self, operation: Operation) {
         let mut shared = self.lock();
-        let line = serde_json::to_vec(&operation).expect("invariant: operations serialise");
-        shared.observer.trace_extra(&line);
+        shared.observer.trace_extra(&operation);
         shared.history.push(operation);
     }
 

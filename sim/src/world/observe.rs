@@ -22,9 +22,10 @@ use broker_core::store::{Entry, EntryKind, PersistOp};
 use broker_core::{LogIndex, NodeId, Term};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
 /// Something a replica did that the metrics and the report use.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ObservedKind {
     Role {
         role: Role,
@@ -41,7 +42,7 @@ pub enum ObservedKind {
     Resumed,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Observation {
     pub at_us: u64,
     pub node: NodeId,
@@ -190,7 +191,7 @@ impl Observer {
 
     pub fn record(&mut self, at_us: u64, node: NodeId, kind: ObservedKind) {
         let observation = Observation { at_us, node, kind };
-        self.trace.write(format!("{observation:?}").as_bytes());
+        observation.hash(&mut self.trace);
         self.events.push(observation);
     }
 
@@ -199,8 +200,8 @@ impl Observer {
     }
 
     /// Mixes something else (e.g. a client operation) into the trace hash.
-    pub fn trace_extra(&mut self, bytes: &[u8]) {
-        self.trace.write(bytes);
+    pub fn trace_extra(&mut self, value: &impl Hash) {
+        value.hash(&mut self.trace);
     }
 
     /// A replica (re)started with this in-memory log.
@@ -413,6 +414,29 @@ impl Fnv64 {
         }
     }
     pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The trace hash takes values by `Hash` (no formatting on the hot path); fixed-width integers
+/// are written little-endian, so the hash is the same on every machine.
+impl Hasher for Fnv64 {
+    fn write(&mut self, bytes: &[u8]) {
+        Fnv64::write(self, bytes);
+    }
+    fn write_u64(&mut self, value: u64) {
+        Fnv64::write(self, &value.to_le_bytes());
+    }
+    fn write_u32(&mut self, value: u32) {
+        Fnv64::write(self, &value.to_le_bytes());
+    }
+    fn write_usize(&mut self, value: usize) {
+        Fnv64::write(self, &(value as u64).to_le_bytes());
+    }
+    fn write_isize(&mut self, value: isize) {
+        Fnv64::write(self, &(value as i64).to_le_bytes());
+    }
+    fn finish(&self) -> u64 {
         self.0
     }
 }
