@@ -36,6 +36,8 @@ enum Command {
     /// Per finding kind: the share of seeds that found it, the median seeds to find it, and
     /// how many clean seeds make a fix believable.
     Findability(sim::commands::findability::FindabilityArgs),
+    /// Shrink a failing seed to the smallest scenario that still fails the same way.
+    Shrink(sim::commands::shrink::ShrinkArgs),
     /// Check a history file for linearizability (JSON lines, or a Jepsen etcd log).
     CheckHistory(sim::commands::check_history::CheckHistoryArgs),
 }
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => sim::commands::compare::compare(args),
         Command::Merge(args) => sim::commands::merge::merge(args),
         Command::Findability(args) => sim::commands::findability::run(args),
+        Command::Shrink(args) => sim::commands::shrink::run(args),
         Command::CheckHistory(args) => sim::commands::check_history::check_history(args),
     };
     match result {

@@ -9,4 +9,5 @@ pub mod merge;
 pub mod regress;
 pub mod replay;
 pub mod run;
+pub mod shrink;
 pub mod sweep;

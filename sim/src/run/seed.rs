@@ -39,6 +39,10 @@ pub struct SeedRun {
     pub swarm: Vec<super::spec::SwarmDrawReport>,
     /// Every route fetch of every client (only with name servers).
     pub route_fetches: Vec<RouteFetch>,
+    /// Every fault the nemesis played in the fault phase, in the order played (fixed ones,
+    /// drawn ones and their undos), in the scenario's vocabulary: this seed's schedule made
+    /// explicit (`sim shrink` starts from it).
+    pub played: Vec<crate::scenario::TimedFault>,
 }
 
 /// Runs one seed in a fresh madsim runtime on the current thread (call on a fresh OS thread).
@@ -67,8 +71,10 @@ async fn supervise(spec: Arc<RunSpec>, seed: u64) -> SeedRun {
         );
     }
     let swarm = timeline.drawn.clone();
+    let mut played = Vec::new();
     while let Some(step) = timeline.pop_before(spec.duration) {
         sleep_until(&world, step.at.as_us()).await;
+        played.push(super::spec::scenario_timed_fault(step.at, &step.fault));
         let nodes = nemesis.apply(&step.fault);
         if let Some(undo_after) = step.undo_after {
             for fault in swarm::undo(&spec.world, &step.fault, &nodes) {
@@ -111,6 +117,7 @@ async fn supervise(spec: Arc<RunSpec>, seed: u64) -> SeedRun {
         end_us,
         swarm: super::spec::report_swarm(&swarm),
         route_fetches: results.route_fetches,
+        played,
     };
     // Killed nodes' tasks are dropped when next polled: kill them all, then let the executor
     // run once so the tasks woken by the closed inboxes and sockets go.

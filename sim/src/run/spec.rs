@@ -297,6 +297,14 @@ pub fn report_swarm(draws: &[SwarmDraw]) -> Vec<SwarmDrawReport> {
         .collect()
 }
 
+/// A played fault in the scenario's vocabulary, at its time (faults fire on whole ms).
+pub fn scenario_timed_fault(at: SimTime, fault: &nemesis::Fault) -> crate::scenario::TimedFault {
+    crate::scenario::TimedFault {
+        at: millis(at),
+        fault: scenario_fault(fault),
+    }
+}
+
 fn millis(time: SimTime) -> Millis {
     Millis(time.as_ms())
 }
