@@ -198,7 +198,10 @@ impl Trials {
             self.run += chunk.len() as u32;
             self.bar.inc(chunk.len() as u64);
             if let Some(found) = results.iter().position(|fails| *fails) {
-                return Some(chunk[found].clone());
+                let found = chunk[found].clone();
+                self.bar
+                    .set_message(format!("best so far: {}", Size::of(&found)));
+                return Some(found);
             }
         }
         None
@@ -420,9 +423,6 @@ fn shrink(mut trials: Trials, start: Scenario) -> Option<Shrunk> {
         changed |= shorten_faults(&mut trials, &mut best);
         changed |= lower_workload(&mut trials, &mut best);
         changed |= shrink_parameters(&mut trials, &mut best);
-        trials
-            .bar
-            .set_message(format!("best so far: {}", Size::of(&best)));
         if !changed || trials.left() == 0 {
             break;
         }
