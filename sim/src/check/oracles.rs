@@ -8,9 +8,10 @@
 //! entries past it may be committed but not yet applied); an acknowledged send past that prefix
 //! is neither lost nor kept (`undecided_sends`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::settle::FinalLogs;
+use super::hashing::{FxBuild, FxMap};
 use crate::history::{OpInput, OpOutcome, Operation};
 
 /// What the cluster held at the end of the run.
@@ -147,7 +148,7 @@ pub fn check(history: &[Operation], finals: &FinalState) -> Vec<SafetyViolation>
 }
 
 /// Each queue's final log as body -> offset (a body held twice keeps its last offset).
-fn offsets_of(committed: &FinalLogs) -> BTreeMap<&str, BTreeMap<&str, u64>> {
+fn offsets_of(committed: &FinalLogs) -> BTreeMap<&str, FxMap<&str, u64>> {
     committed
         .iter()
         .map(|(queue, log)| {
@@ -176,7 +177,7 @@ enum AckStanding {
 fn ack_standing(
     committed: &FinalLogs,
     open: &BTreeSet<String>,
-    stored: &BTreeMap<&str, BTreeMap<&str, u64>>,
+    stored: &BTreeMap<&str, FxMap<&str, u64>>,
     queue: &str,
     offset: u64,
     body: &str,
@@ -303,9 +304,10 @@ fn offset_conflicts_and_duplicates(
     violations: &mut Vec<SafetyViolation>,
 ) {
     for (queue, list) in sightings(history, committed) {
-        let mut at_offset: BTreeMap<u64, (&str, &Sighting)> = BTreeMap::new();
-        let mut of_body: BTreeMap<&str, (u64, &Sighting)> = BTreeMap::new();
-        let mut reported: BTreeSet<(u64, &str)> = BTreeSet::new();
+        // Looked up only, never iterated: findings come out in `list` order.
+        let mut at_offset: FxMap<u64, (&str, &Sighting)> = FxMap::default();
+        let mut of_body: FxMap<&str, (u64, &Sighting)> = FxMap::default();
+        let mut reported: HashSet<(u64, &str), FxBuild> = HashSet::default();
         for (offset, body, sighting) in &list {
             let (first_body, first) = *at_offset.entry(*offset).or_insert((body, sighting));
             // An ack against the final log is reported as a lost send instead.
@@ -401,7 +403,7 @@ fn unacknowledged_reads(
     open: &BTreeSet<String>,
     violations: &mut Vec<SafetyViolation>,
 ) {
-    let mut sends: BTreeMap<(&str, &str), (usize, &OpOutcome)> = BTreeMap::new();
+    let mut sends: FxMap<(&str, &str), (usize, &OpOutcome)> = FxMap::default();
     for (op, operation) in history.iter().enumerate() {
         if let OpInput::Send { queue, body } = &operation.input {
             sends
