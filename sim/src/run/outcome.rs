@@ -276,6 +276,9 @@ pub struct SeedOutcome {
     /// The faults a `Random` swarm drew for this seed (`nemesis::swarm`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub swarm: Vec<super::spec::SwarmDrawReport>,
+    /// The configuration this seed drew from the scenario's `swarm` ranges, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<crate::scenario::swarm_config::SwarmConfig>,
     /// A self-contained HTML timeline of the first non-linearizable queue, if any.
     #[serde(skip)]
     pub html: Option<String>,
@@ -359,6 +362,7 @@ impl SeedOutcome {
             findings: vec![Finding::Panic { message }],
             lost_writes: Vec::new(),
             swarm: Vec::new(),
+            config: None,
             html: None,
         }
     }

@@ -32,6 +32,9 @@ pub struct RunSpec {
     pub duration: SimTime,
     /// After healing, the cluster must converge within this.
     pub settle_max: SimTime,
+    /// With a `swarm` configuration: the scenario each seed draws its own configuration for
+    /// (`for_seed`); the fields above are then the undrawn scenario's.
+    pub swarm_base: Option<Arc<Scenario>>,
 }
 
 impl RunSpec {
@@ -95,6 +98,22 @@ impl RunSpec {
             world: Arc::new(world),
             duration,
             settle_max: time(scenario.settle_max),
+            swarm_base: scenario.swarm.as_ref().map(|_| Arc::new(scenario.clone())),
+        }
+    }
+
+    /// The run seed `seed` makes: with a `swarm` configuration, the scenario with that seed's
+    /// draw applied (and the draw); otherwise this run itself.
+    pub fn for_seed(
+        self: &Arc<RunSpec>,
+        seed: u64,
+    ) -> (Arc<RunSpec>, Option<scenario::swarm_config::SwarmConfig>) {
+        match &self.swarm_base {
+            None => (self.clone(), None),
+            Some(base) => {
+                let (drawn, config) = scenario::swarm_config::for_seed(base, seed);
+                (Arc::new(RunSpec::from_scenario(&drawn)), config)
+            }
         }
     }
 }

@@ -1,0 +1,250 @@
+//! Swarm configuration per seed (TigerBeetle's VOPR draws a whole configuration per seed): a
+//! scenario's `swarm: (...)` gives ranges instead of values for the replica count, the Raft
+//! timing, the network, the fault rate and duration, the fault kinds of its `Random` entries
+//! and the workload. Each seed draws its own configuration from its own ChaCha stream of the
+//! seed alone (`mix_seed(seed, SWARM_CONFIG_STREAM, 0)`), so nothing else moves it; the draw is
+//! applied to the scenario before the world starts, stored in the seed's report (`config`) and
+//! printed by `replay`.
+//!
+//! Relations kept valid by construction: the vote jitter is drawn from `[heartbeat / 4,
+//! heartbeat]`, so an election timeout (heartbeat × leak + jitter) always exceeds the heartbeat
+//! period; latency ranges stay below the shortest heartbeat (validated); fault gaps never go
+//! under the swarm's floor (`SWARM_EVERY_MS_MIN`).
+
+use super::duration::{Millis, MillisRange};
+use super::fault::{Fault, FaultKind};
+use super::schema::Scenario;
+use crate::world::mix_seed;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The swarm configuration's own stream tag ("SWCONF").
+const SWARM_CONFIG_STREAM: u64 = 0x5357_434F_4E46;
+
+/// An inclusive range of counts, written `(min, max)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountRange(pub u32, pub u32);
+
+/// What a scenario's `swarm` field gives: ranges a seed draws its configuration from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmRanges {
+    /// Replica counts to choose from (each 3 or 5). Default both.
+    #[serde(default = "default_replicas")]
+    pub replicas: Vec<u32>,
+    /// Leader heartbeat period; the vote jitter follows it (`[heartbeat / 4, heartbeat]`).
+    pub heartbeat_interval: MillisRange,
+    /// Largest one-way network delay; the smallest is the scenario's. Must stay below the
+    /// shortest heartbeat.
+    #[serde(default = "default_latency_max")]
+    pub latency_max: MillisRange,
+    /// Messages dropped, parts per million. Default none.
+    #[serde(default = "default_loss")]
+    pub loss_ppm: CountRange,
+    /// Gaps between drawn faults: the seed draws its own (min, max) inside this.
+    pub every: MillisRange,
+    /// Lengths of drawn faults (a crash's restart delay, a cut's duration): the seed draws its
+    /// own (min, max) inside this.
+    #[serde(rename = "for")]
+    pub length: MillisRange,
+    /// Producer clients.
+    pub producers: CountRange,
+    /// Sends per producer per second.
+    pub send_rate: CountRange,
+}
+
+fn default_replicas() -> Vec<u32> {
+    vec![3, 5]
+}
+
+fn default_latency_max() -> MillisRange {
+    MillisRange::new(5, 5)
+}
+
+fn default_loss() -> CountRange {
+    CountRange(0, 0)
+}
+
+/// One seed's drawn configuration, as the report stores it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmConfig {
+    pub replicas: u32,
+    pub heartbeat_ms: u64,
+    pub vote_interval_ms: (u64, u64),
+    pub latency_ms: (u64, u64),
+    pub loss_ppm: u32,
+    /// The fault kinds enabled this seed (each of the `Random` entries' kinds with p = ½, at
+    /// least one).
+    pub kinds: Vec<FaultKind>,
+    pub every_ms: (u64, u64),
+    pub for_ms: (u64, u64),
+    pub producers: u32,
+    pub send_rate: u32,
+}
+
+impl fmt::Display for SwarmConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "r{} hb{} lat{}-{} loss{} every{}-{} for{}-{} p{}x{} kinds{}",
+            self.replicas,
+            self.heartbeat_ms,
+            self.latency_ms.0,
+            self.latency_ms.1,
+            self.loss_ppm,
+            self.every_ms.0,
+            self.every_ms.1,
+            self.for_ms.0,
+            self.for_ms.1,
+            self.producers,
+            self.send_rate,
+            self.kinds.len()
+        )
+    }
+}
+
+impl SwarmConfig {
+    /// Every field on its own line, for `replay`.
+    pub fn describe(&self) -> String {
+        let kinds: Vec<String> = self.kinds.iter().map(|k| format!("{k:?}")).collect();
+        format!(
+            "replicas {}, heartbeat {} ms, vote jitter {}..{} ms, latency {}..{} ms, loss {} ppm\n\
+             faults every {}..{} ms for {}..{} ms, kinds: {}\n\
+             {} producers at {} sends/s",
+            self.replicas,
+            self.heartbeat_ms,
+            self.vote_interval_ms.0,
+            self.vote_interval_ms.1,
+            self.latency_ms.0,
+            self.latency_ms.1,
+            self.loss_ppm,
+            self.every_ms.0,
+            self.every_ms.1,
+            self.for_ms.0,
+            self.for_ms.1,
+            kinds.join(", "),
+            self.producers,
+            self.send_rate
+        )
+    }
+}
+
+/// A sorted pair from `range` (both ends drawn).
+fn pair(rng: &mut ChaCha8Rng, range: MillisRange) -> (u64, u64) {
+    let a = rng.gen_range(range.min.0..=range.max.0);
+    let b = rng.gen_range(range.min.0..=range.max.0);
+    (a.min(b), a.max(b))
+}
+
+fn count(rng: &mut ChaCha8Rng, range: CountRange) -> u32 {
+    rng.gen_range(range.0..=range.1)
+}
+
+/// The kinds of every `Random` entry of `scenario`, in first-seen order.
+fn candidate_kinds(scenario: &Scenario) -> Vec<FaultKind> {
+    let mut kinds = Vec::new();
+    for timed in &scenario.faults {
+        if let Fault::Random { kinds: some, .. } = &timed.fault {
+            for kind in some {
+                if !kinds.contains(kind) {
+                    kinds.push(*kind);
+                }
+            }
+        }
+    }
+    kinds
+}
+
+/// Draws seed `seed`'s configuration from `ranges` (validated) for `scenario`.
+pub fn draw(scenario: &Scenario, ranges: &SwarmRanges, seed: u64) -> SwarmConfig {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(seed, SWARM_CONFIG_STREAM, 0));
+    let replicas = ranges.replicas[rng.gen_range(0..ranges.replicas.len())];
+    let heartbeat_ms =
+        rng.gen_range(ranges.heartbeat_interval.min.0..=ranges.heartbeat_interval.max.0);
+    let vote_interval_ms = pair(
+        &mut rng,
+        MillisRange::new((heartbeat_ms / 4).max(1), heartbeat_ms.max(1)),
+    );
+    let latency_min = scenario.cluster.network.latency.min.0;
+    let latency_max = rng
+        .gen_range(ranges.latency_max.min.0..=ranges.latency_max.max.0)
+        .max(latency_min);
+    let loss_ppm = count(&mut rng, ranges.loss_ppm);
+    let candidates = candidate_kinds(scenario);
+    let mut kinds: Vec<FaultKind> = candidates
+        .iter()
+        .copied()
+        .filter(|_| rng.gen_bool(0.5))
+        .filter(|kind| *kind != FaultKind::MajoritiesRing || replicas == 5)
+        .collect();
+    if kinds.is_empty() {
+        let usable: Vec<FaultKind> = candidates
+            .iter()
+            .copied()
+            .filter(|kind| *kind != FaultKind::MajoritiesRing || replicas == 5)
+            .collect();
+        if !usable.is_empty() {
+            kinds.push(usable[rng.gen_range(0..usable.len())]);
+        }
+    }
+    let every_ms = pair(&mut rng, ranges.every);
+    let for_ms = pair(&mut rng, ranges.length);
+    let producers = count(&mut rng, ranges.producers);
+    let send_rate = count(&mut rng, ranges.send_rate);
+    SwarmConfig {
+        replicas,
+        heartbeat_ms,
+        vote_interval_ms,
+        latency_ms: (latency_min, latency_max),
+        loss_ppm,
+        kinds,
+        every_ms,
+        for_ms,
+        producers,
+        send_rate,
+    }
+}
+
+/// `scenario` with `config` applied (its `swarm` field cleared: the result is one seed's
+/// fixed scenario).
+pub fn apply(scenario: &Scenario, config: &SwarmConfig) -> Scenario {
+    let mut out = scenario.clone();
+    out.swarm = None;
+    out.cluster.replicas = config.replicas;
+    out.cluster.raft.heartbeat_interval = Millis(config.heartbeat_ms);
+    out.cluster.raft.vote_interval =
+        MillisRange::new(config.vote_interval_ms.0, config.vote_interval_ms.1);
+    out.cluster.network.latency = MillisRange::new(config.latency_ms.0, config.latency_ms.1);
+    out.cluster.network.loss_ppm = config.loss_ppm;
+    out.workload.producers = config.producers;
+    out.workload.send_rate = config.send_rate;
+    for timed in &mut out.faults {
+        if let Fault::Random {
+            kinds,
+            every,
+            length,
+        } = &mut timed.fault
+        {
+            kinds.retain(|kind| config.kinds.contains(kind));
+            if kinds.is_empty() {
+                kinds.extend(config.kinds.iter().copied());
+            }
+            *every = MillisRange::new(config.every_ms.0, config.every_ms.1);
+            *length = MillisRange::new(config.for_ms.0, config.for_ms.1);
+        }
+    }
+    out
+}
+
+/// One seed's scenario and its draw, or the scenario itself (and None) without `swarm`.
+pub fn for_seed(scenario: &Scenario, seed: u64) -> (Scenario, Option<SwarmConfig>) {
+    match &scenario.swarm {
+        None => (scenario.clone(), None),
+        Some(ranges) => {
+            let config = draw(scenario, ranges, seed);
+            (apply(scenario, &config), Some(config))
+        }
+    }
+}
