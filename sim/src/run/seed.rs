@@ -39,6 +39,8 @@ pub struct SeedRun {
     pub swarm: Vec<super::spec::SwarmDrawReport>,
     /// Every route fetch of every client (only with name servers).
     pub route_fetches: Vec<RouteFetch>,
+    /// How often each event trigger fired (`world::triggers`).
+    pub triggers: std::collections::BTreeMap<String, u32>,
 }
 
 /// Runs one seed in a fresh madsim runtime on the current thread (call on a fresh OS thread).
@@ -111,6 +113,7 @@ async fn supervise(spec: Arc<RunSpec>, seed: u64) -> SeedRun {
         end_us,
         swarm: super::spec::report_swarm(&swarm),
         route_fetches: results.route_fetches,
+        triggers: results.triggers_fired,
     };
     // Killed nodes' tasks are dropped when next polled: kill them all, then let the executor
     // run once so the tasks woken by the closed inboxes and sockets go.

@@ -84,6 +84,7 @@ impl RunSpec {
                 scenario::Broken::AckBeforeCommit => world::Broken::AckBeforeCommit,
                 scenario::Broken::AckWrongOffset => world::Broken::AckWrongOffset,
             },
+            triggers: scenario.triggers.iter().map(trigger_spec).collect(),
         };
         RunSpec {
             workload: Arc::new(workload_spec(scenario, warmup, duration)),
@@ -115,6 +116,22 @@ impl RunSpec {
                 (Arc::new(RunSpec::from_scenario(&drawn)), config)
             }
         }
+    }
+}
+
+fn trigger_spec(setting: &scenario::swarm_config::TriggerSetting) -> world::triggers::TriggerSpec {
+    use scenario::swarm_config::TriggerName as N;
+    use world::triggers::TriggerKind as K;
+    world::triggers::TriggerSpec {
+        kind: match setting.on {
+            N::CrashAfterVoteGrant => K::CrashAfterVoteGrant,
+            N::PowerLoseAfterAppendAck => K::PowerLoseAfterAppendAck,
+            N::PowerLoseAfterSendOk => K::PowerLoseAfterSendOk,
+            N::CrashAfterOldTermCommit => K::CrashAfterOldTermCommit,
+            N::PauseWithPendingRead => K::PauseWithPendingRead,
+        },
+        chance_ppm: setting.chance_ppm,
+        down_us: time(setting.down).as_us(),
     }
 }
 

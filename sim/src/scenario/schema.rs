@@ -4,7 +4,7 @@
 
 use super::duration::{deserialize_some_millis, Millis, MillisRange};
 use super::fault::TimedFault;
-use super::swarm_config::SwarmRanges;
+use super::swarm_config::{SwarmRanges, TriggerSetting};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -42,6 +42,10 @@ pub struct Scenario {
         skip_serializing_if = "Option::is_none"
     )]
     pub swarm: Option<SwarmRanges>,
+    /// Faults fired on events, not times (`world::triggers`): `[(on: CrashAfterVoteGrant,
+    /// chance_ppm: 100000, down: "300ms")]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerSetting>,
 
     /// The file this came from, as given to `parse` (for messages and reports).
     #[serde(skip)]

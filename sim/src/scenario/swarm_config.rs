@@ -23,6 +23,31 @@ use std::fmt;
 /// The swarm configuration's own stream tag ("SWCONF").
 const SWARM_CONFIG_STREAM: u64 = 0x5357_434F_4E46;
 
+/// An event a trigger fires on (`world::triggers::TriggerKind`, in the scenario's words).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TriggerName {
+    /// Crash a replica right after it grants a vote.
+    CrashAfterVoteGrant,
+    /// Power-lose a follower right after it acknowledges an append.
+    PowerLoseAfterAppendAck,
+    /// Power-lose the leader right after it answers SEND_OK.
+    PowerLoseAfterSendOk,
+    /// Crash the leader right after it commits an entry of an older term.
+    CrashAfterOldTermCommit,
+    /// Pause the leader while a pull waits for its answer.
+    PauseWithPendingRead,
+}
+
+/// A fault fired on an event (`triggers: [...]`): on each occurrence with `chance_ppm`, the
+/// node stays down (or paused) `down`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSetting {
+    pub on: TriggerName,
+    pub chance_ppm: u32,
+    pub down: Millis,
+}
+
 /// An inclusive range of counts, written `(min, max)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountRange(pub u32, pub u32);
@@ -53,6 +78,16 @@ pub struct SwarmRanges {
     pub producers: CountRange,
     /// Sends per producer per second.
     pub send_rate: CountRange,
+    /// Event triggers a seed may arm (each with p = ½). Default none.
+    #[serde(default)]
+    pub triggers: Vec<TriggerName>,
+    /// Chance an armed trigger fires on each occurrence of its event, ppm.
+    #[serde(default = "default_trigger_chance")]
+    pub trigger_chance_ppm: CountRange,
+}
+
+fn default_trigger_chance() -> CountRange {
+    CountRange(20_000, 200_000)
 }
 
 fn default_replicas() -> Vec<u32> {
@@ -82,13 +117,16 @@ pub struct SwarmConfig {
     pub for_ms: (u64, u64),
     pub producers: u32,
     pub send_rate: u32,
+    /// The event triggers armed this seed.
+    #[serde(default)]
+    pub triggers: Vec<TriggerSetting>,
 }
 
 impl fmt::Display for SwarmConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "r{} hb{} lat{}-{} loss{} every{}-{} for{}-{} p{}x{} kinds{}",
+            "r{} hb{} lat{}-{} loss{} every{}-{} for{}-{} p{}x{} kinds{} trig{}",
             self.replicas,
             self.heartbeat_ms,
             self.latency_ms.0,
@@ -100,7 +138,8 @@ impl fmt::Display for SwarmConfig {
             self.for_ms.1,
             self.producers,
             self.send_rate,
-            self.kinds.len()
+            self.kinds.len(),
+            self.triggers.len()
         )
     }
 }
@@ -109,10 +148,16 @@ impl SwarmConfig {
     /// Every field on its own line, for `replay`.
     pub fn describe(&self) -> String {
         let kinds: Vec<String> = self.kinds.iter().map(|k| format!("{k:?}")).collect();
+        let triggers: Vec<String> = self
+            .triggers
+            .iter()
+            .map(|t| format!("{:?} ({} ppm, down {})", t.on, t.chance_ppm, t.down))
+            .collect();
         format!(
             "replicas {}, heartbeat {} ms, vote jitter {}..{} ms, latency {}..{} ms, loss {} ppm\n\
              faults every {}..{} ms for {}..{} ms, kinds: {}\n\
-             {} producers at {} sends/s",
+             {} producers at {} sends/s\n\
+             triggers: {}",
             self.replicas,
             self.heartbeat_ms,
             self.vote_interval_ms.0,
@@ -126,7 +171,8 @@ impl SwarmConfig {
             self.for_ms.1,
             kinds.join(", "),
             self.producers,
-            self.send_rate
+            self.send_rate,
+            triggers.join(", ")
         )
     }
 }
@@ -193,6 +239,18 @@ pub fn draw(scenario: &Scenario, ranges: &SwarmRanges, seed: u64) -> SwarmConfig
     let for_ms = pair(&mut rng, ranges.length);
     let producers = count(&mut rng, ranges.producers);
     let send_rate = count(&mut rng, ranges.send_rate);
+    // Down long enough for the others to elect (four heartbeats), at least the shortest fault.
+    let down = Millis(for_ms.0.max(heartbeat_ms * 4));
+    let mut triggers = Vec::new();
+    for on in &ranges.triggers {
+        if rng.gen_bool(0.5) {
+            triggers.push(TriggerSetting {
+                on: *on,
+                chance_ppm: count(&mut rng, ranges.trigger_chance_ppm),
+                down,
+            });
+        }
+    }
     SwarmConfig {
         replicas,
         heartbeat_ms,
@@ -204,6 +262,7 @@ pub fn draw(scenario: &Scenario, ranges: &SwarmRanges, seed: u64) -> SwarmConfig
         for_ms,
         producers,
         send_rate,
+        triggers,
     }
 }
 
@@ -220,6 +279,7 @@ pub fn apply(scenario: &Scenario, config: &SwarmConfig) -> Scenario {
     out.cluster.network.loss_ppm = config.loss_ppm;
     out.workload.producers = config.producers;
     out.workload.send_rate = config.send_rate;
+    out.triggers.extend(config.triggers.iter().copied());
     for timed in &mut out.faults {
         if let Fault::Random {
             kinds,

@@ -121,6 +121,20 @@ pub fn validate(scenario: &Scenario) -> Check {
     validate_faults(scenario)?;
     millis_in("settle_max", scenario.settle_max, 1, RUN_DURATION_MS_MAX)?;
     validate_swarm(scenario)?;
+    for (index, trigger) in scenario.triggers.iter().enumerate() {
+        count_in(
+            &format!("triggers[{index}].chance_ppm"),
+            trigger.chance_ppm.into(),
+            1,
+            PPM_MAX.into(),
+        )?;
+        millis_in(
+            &format!("triggers[{index}].down"),
+            trigger.down,
+            1,
+            TIMING_MS_MAX,
+        )?;
+    }
     validate_variants(scenario)
 }
 
