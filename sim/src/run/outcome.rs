@@ -280,6 +280,9 @@ pub struct SeedOutcome {
     /// How often each event trigger fired (`world::triggers`), by trigger.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub triggers: BTreeMap<String, u32>,
+    /// Raft event coverage (`world::coverage::EVENTS`): how often each event happened.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub events: BTreeMap<String, u32>,
     /// The configuration this seed drew from the scenario's `swarm` ranges, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<crate::scenario::swarm_config::SwarmConfig>,
@@ -367,6 +370,7 @@ impl SeedOutcome {
             lost_writes: Vec::new(),
             swarm: Vec::new(),
             triggers: BTreeMap::new(),
+            events: BTreeMap::new(),
             config: None,
             html: None,
         }

@@ -41,6 +41,8 @@ pub struct SeedRun {
     pub route_fetches: Vec<RouteFetch>,
     /// How often each event trigger fired (`world::triggers`).
     pub triggers: std::collections::BTreeMap<String, u32>,
+    /// Raft event coverage (`world::coverage`).
+    pub events: std::collections::BTreeMap<String, u32>,
 }
 
 /// Runs one seed in a fresh madsim runtime on the current thread (call on a fresh OS thread).
@@ -114,6 +116,7 @@ async fn supervise(spec: Arc<RunSpec>, seed: u64) -> SeedRun {
         swarm: super::spec::report_swarm(&swarm),
         route_fetches: results.route_fetches,
         triggers: results.triggers_fired,
+        events: results.events,
     };
     // Killed nodes' tasks are dropped when next polled: kill them all, then let the executor
     // run once so the tasks woken by the closed inboxes and sockets go.

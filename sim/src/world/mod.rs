@@ -5,6 +5,7 @@
 
 pub mod alarm;
 pub mod clock;
+pub mod coverage;
 pub mod disk;
 mod faults;
 pub mod nameserver;
@@ -68,6 +69,8 @@ struct Shared {
     leader_snapshots: Vec<LeaderSnapshot>,
     /// Faults fired on events (`triggers`).
     triggers: triggers::Triggers,
+    /// Raft event coverage (`coverage`).
+    coverage: coverage::Coverage,
 }
 
 pub struct World {
@@ -105,6 +108,8 @@ pub struct WorldResults {
     pub leader_snapshots: Vec<LeaderSnapshot>,
     /// How often each trigger fired (`triggers::TriggerKind` by name).
     pub triggers_fired: BTreeMap<String, u32>,
+    /// Raft event coverage (`coverage::EVENTS`), by event.
+    pub events: BTreeMap<String, u32>,
 }
 
 impl World {
@@ -133,6 +138,7 @@ impl World {
             network: NetworkState::new(BaseNetwork::of(&spec)),
             leader_snapshots: Vec::new(),
             triggers: triggers::Triggers::new(spec.triggers.clone(), seed),
+            coverage: coverage::Coverage::new(spec.replicas),
         };
         let handle = madsim::runtime::Handle::current();
         let (post_wake, wakes) = mpsc::unbounded();
@@ -269,12 +275,15 @@ impl World {
         replica: &dyn ReplicaNode,
         effects: &[BrokerEffect],
     ) -> Option<triggers::Fired> {
-        if self.workload_stopped.load(Ordering::Relaxed) {
-            return None;
-        }
         let now_us = self.now_us();
         let mut shared = self.lock();
-        if !shared.triggers.is_armed() {
+        let status = replica.status();
+        if !self.spec.is_master_slave() {
+            shared
+                .coverage
+                .after_step(node, &status, replica.log(), effects);
+        }
+        if self.workload_stopped.load(Ordering::Relaxed) || !shared.triggers.is_armed() {
             return None;
         }
         shared.triggers.after_step(
@@ -282,7 +291,7 @@ impl World {
             node,
             pull_request_id,
             effects,
-            &replica.status(),
+            &status,
             replica.log(),
         )
     }
@@ -302,6 +311,11 @@ impl World {
             ),
             triggers::TriggerAction::Pause => self.pause(node),
         };
+        if done && fired.kind == triggers::TriggerKind::CrashAfterVoteGrant {
+            self.lock()
+                .coverage
+                .count(coverage::VOTER_CRASHED_AFTER_GRANT);
+        }
         if done {
             if let Some(undo) = &*self
                 .trigger_undo
@@ -591,6 +605,12 @@ impl World {
                 .fired
                 .iter()
                 .map(|(kind, count)| (format!("{kind:?}"), *count))
+                .collect(),
+            events: shared
+                .coverage
+                .counts
+                .iter()
+                .map(|(event, count)| (event.to_string(), *count))
                 .collect(),
         };
         shared.disks.clear();

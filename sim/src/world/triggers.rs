@@ -33,6 +33,7 @@ use broker_core::proto::{Message, PeerMessage};
 use broker_core::raft::{Role, Status};
 use broker_core::store::Entry;
 use broker_core::NodeId;
+use super::coverage::entry_term;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -212,21 +213,3 @@ impl Triggers {
     }
 }
 
-/// The term of the entry at `index` in `log`, if it holds it.
-fn entry_term(log: &[Entry], index: u64) -> Option<u64> {
-    let first = log.first()?.index.0;
-    let position = usize::try_from(index.checked_sub(first)?).ok()?;
-    log.get(position)
-        .filter(|entry| entry.index.0 == index)
-        .map(|entry| entry.term.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entry_term_finds_by_index_and_guards_out_of_range() {
-        assert_eq!(entry_term(&[], 1), None);
-    }
-}
