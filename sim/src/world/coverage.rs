@@ -106,9 +106,13 @@ impl Coverage {
         if became_leader {
             let led = self.led.entry(group).or_insert(0);
             *led = (*led).max(now.term);
+            // The log it won with: before this step (a Raft leader appends its no-op at once).
+            let won_with = before.map_or((now.last_term, now.last_index), |b| {
+                (b.last_term, b.last_index)
+            });
             if peers
                 .iter()
-                .any(|peer| (peer.last_term, peer.last_index) > (now.last_term, now.last_index))
+                .any(|peer| (peer.last_term, peer.last_index) > won_with)
             {
                 self.count(LEADER_BEHIND);
             }
