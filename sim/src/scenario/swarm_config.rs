@@ -308,3 +308,86 @@ pub fn for_seed(scenario: &Scenario, seed: u64) -> (Scenario, Option<SwarmConfig
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hunt() -> Scenario {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/swarm_hunt.ron");
+        Scenario::load(std::path::Path::new(path)).expect("swarm_hunt is valid")
+    }
+
+    // Why: a seed's configuration must come from the seed alone, stay inside its ranges and
+    // make a valid scenario, or a hunt's finding would not replay.
+    #[test]
+    fn draws_are_deterministic_within_ranges_and_valid() {
+        let scenario = hunt();
+        let ranges = scenario.swarm.clone().expect("swarm_hunt has a swarm");
+        let mut replica_counts = std::collections::BTreeSet::new();
+        for seed in 1..=300 {
+            let config = draw(&scenario, &ranges, seed);
+            assert_eq!(config, draw(&scenario, &ranges, seed), "seed {seed}");
+            replica_counts.insert(config.replicas);
+            assert!(ranges.replicas.contains(&config.replicas));
+            let hb = ranges.heartbeat_interval;
+            assert!((hb.min.0..=hb.max.0).contains(&config.heartbeat_ms));
+            let (vote_min, vote_max) = config.vote_interval_ms;
+            assert!(vote_min <= vote_max && vote_max <= config.heartbeat_ms);
+            assert!(config.latency_ms.1 < config.heartbeat_ms);
+            assert!(!config.kinds.is_empty(), "seed {seed}: no fault kind");
+            assert!(config.replicas == 5 || !config.kinds.contains(&FaultKind::MajoritiesRing));
+            assert!(
+                config.every_ms.0 >= ranges.every.min.0 && config.every_ms.1 <= ranges.every.max.0
+            );
+            assert!((ranges.producers.0..=ranges.producers.1).contains(&config.producers));
+            let applied = apply(&scenario, &config);
+            super::super::validate::validate(&applied)
+                .unwrap_or_else(|v| panic!("seed {seed}: {v:?}"));
+            assert_eq!(applied.cluster.replicas, config.replicas);
+        }
+        assert_eq!(replica_counts.len(), 2, "both replica counts are drawn");
+        assert_ne!(draw(&scenario, &ranges, 1), draw(&scenario, &ranges, 2));
+    }
+
+    // Why: bad ranges must be refused at load with the field's path, not drawn into a broken run.
+    #[test]
+    fn bad_ranges_name_their_field() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/swarm_hunt.ron"
+        ))
+        .expect("readable");
+        for (from, to, field) in [
+            (
+                "replicas: [3, 5],",
+                "replicas: [3, 4],",
+                "swarm.replicas[1]",
+            ),
+            (
+                "latency_max: (\"2ms\", \"15ms\")",
+                "latency_max: (\"2ms\", \"30ms\")",
+                "swarm.latency_max.1",
+            ),
+            (
+                "every: (\"100ms\", \"1500ms\")",
+                "every: (\"10ms\", \"1500ms\")",
+                "swarm.every.0",
+            ),
+            ("producers: (1, 4)", "producers: (4, 1)", "swarm.producers"),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let edited = text.replacen(from, to, 1);
+            let error = Scenario::parse(&edited, "hunt.ron").expect_err("invalid ranges");
+            assert_eq!(error.field(), Some(field), "{error}");
+            let line = error.location().expect("located").line;
+            let expected = edited
+                .lines()
+                .position(|l| l.contains(to))
+                .expect("the edit is on one line") as u32
+                + 1;
+            assert_eq!(line, expected, "{error}");
+            assert!(error.to_string().starts_with("hunt.ron:"), "{error}");
+        }
+    }
+}

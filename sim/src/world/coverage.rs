@@ -101,8 +101,8 @@ impl Coverage {
             .filter(|(other, _)| **other != node && self.group(**other) == group)
             .map(|(_, seen)| *seen)
             .collect();
-        let became_leader =
-            now.role == Role::Leader && before.is_none_or(|b| b.role != Role::Leader || b.term != now.term);
+        let became_leader = now.role == Role::Leader
+            && before.is_none_or(|b| b.role != Role::Leader || b.term != now.term);
         if became_leader {
             let led = self.led.entry(group).or_insert(0);
             *led = (*led).max(now.term);

@@ -29,11 +29,11 @@ pub fn pull_request_id(input: &BrokerInput) -> Option<u64> {
         _ => None,
     }
 }
+use super::coverage::entry_term;
 use broker_core::proto::{Message, PeerMessage};
 use broker_core::raft::{Role, Status};
 use broker_core::store::Entry;
 use broker_core::NodeId;
-use super::coverage::entry_term;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -212,4 +212,3 @@ impl Triggers {
         })
     }
 }
-
