@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::settle::FinalLogs;
 use super::hashing::{FxBuild, FxMap};
+use super::settle::FinalLogs;
 use crate::history::{OpInput, OpOutcome, Operation};
 
 /// What the cluster held at the end of the run.

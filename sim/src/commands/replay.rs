@@ -82,6 +82,13 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", second_path.display()))?;
         println!("the second run's trace differs: {}", second_path.display());
     }
+    if let Some(config) = &first.config {
+        println!(
+            "swarm configuration of seed {}:\n{}",
+            args.seed,
+            config.describe()
+        );
+    }
     let report = RunReport::new(&scenario, &[args.seed], vec![first.clone()]);
     print_report(&scenario, &report, |seed| replay_command(&scenario, seed));
     println!(

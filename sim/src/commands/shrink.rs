@@ -121,6 +121,7 @@ pub fn signatures(outcome: &SeedOutcome) -> BTreeSet<Signature> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Size {
     faults: usize,
+    triggers: usize,
     duration: Millis,
     producers: u32,
     send_rate: u32,
@@ -131,6 +132,7 @@ impl Size {
     fn of(scenario: &Scenario) -> Size {
         Size {
             faults: scenario.faults.len(),
+            triggers: scenario.triggers.len(),
             duration: scenario.duration,
             producers: scenario.workload.producers,
             send_rate: scenario.workload.send_rate,
@@ -145,7 +147,11 @@ impl fmt::Display for Size {
             f,
             "{} faults, {}, {} producers x {}/s, {} consumers",
             self.faults, self.duration, self.producers, self.send_rate, self.consumers
-        )
+        )?;
+        if self.triggers > 0 {
+            write!(f, ", {} event triggers armed", self.triggers)?;
+        }
+        Ok(())
     }
 }
 
@@ -391,6 +397,30 @@ fn shrink_parameters(trials: &mut Trials, best: &mut Scenario) -> bool {
     take(trials, best, candidates)
 }
 
+/// Event triggers (`world::triggers`) disarmed, all at once, then one at a time.
+fn disarm_triggers(trials: &mut Trials, best: &mut Scenario) -> bool {
+    if best.triggers.is_empty() {
+        return false;
+    }
+    let mut none = best.clone();
+    none.triggers.clear();
+    if take(trials, best, vec![none]) {
+        return true;
+    }
+    let mut changed = false;
+    let mut index = 0;
+    while index < best.triggers.len() && trials.left() > 0 {
+        let mut candidate = best.clone();
+        candidate.triggers.remove(index);
+        if take(trials, best, vec![candidate]) {
+            changed = true;
+        } else {
+            index += 1;
+        }
+    }
+    changed
+}
+
 /// Takes the first candidate that still fails; whether one did.
 fn take(trials: &mut Trials, best: &mut Scenario, candidates: Vec<Scenario>) -> bool {
     match trials.first_failing(candidates) {
@@ -423,6 +453,7 @@ fn shrink(mut trials: Trials, start: Scenario) -> Option<Shrunk> {
         changed |= shorten_faults(&mut trials, &mut best);
         changed |= lower_workload(&mut trials, &mut best);
         changed |= shrink_parameters(&mut trials, &mut best);
+        changed |= disarm_triggers(&mut trials, &mut best);
         if !changed || trials.left() == 0 {
             break;
         }
@@ -520,7 +551,8 @@ pub fn run(args: ShrinkArgs) -> anyhow::Result<ExitCode> {
     });
     let file_name = path.display().to_string();
 
-    let mut start = original.clone();
+    // A swarm-configured scenario: this seed's draw, fixed (its triggers stay armed).
+    let (mut start, _) = crate::scenario::swarm_config::for_seed(&original, seed);
     start.faults = played;
     start.variants = Vec::new();
     start.variant = None;

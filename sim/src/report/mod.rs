@@ -284,7 +284,9 @@ pub fn topic_table(report: &RunReport) -> Option<Table> {
 }
 
 pub fn worst_seeds_table(report: &RunReport, count: usize) -> Table {
-    let mut table = new_table(vec![
+    // Swarm-configured seeds show their draw (`swarm_config::SwarmConfig`'s short form).
+    let drawn = report.per_seed.iter().any(|o| o.config.is_some());
+    let mut header = vec![
         "seed",
         "detect",
         "elect",
@@ -294,13 +296,17 @@ pub fn worst_seeds_table(report: &RunReport, count: usize) -> Table {
         "sends ok/fail/unknown",
         "check",
         "trace hash",
-    ]);
+    ];
+    if drawn {
+        header.push("swarm configuration");
+    }
+    let mut table = new_table(header);
     let mut seeds: Vec<&SeedOutcome> = report.per_seed.iter().collect();
     seeds.sort_by_key(|o| (std::cmp::Reverse(o.worst_client_us()), o.seed));
     for outcome in seeds.into_iter().take(count) {
         let worst = outcome.failovers.iter().max_by_key(|f| f.client_us);
         let stage = |name: &str| ms(worst.and_then(|f| f.stage_us(name)));
-        table.add_row(vec![
+        let mut row = vec![
             outcome.seed.to_string(),
             stage("detect"),
             stage("elect"),
@@ -313,7 +319,16 @@ pub fn worst_seeds_table(report: &RunReport, count: usize) -> Table {
             ),
             outcome.check.verdict_name().to_string(),
             outcome.trace_hash.clone(),
-        ]);
+        ];
+        if drawn {
+            row.push(
+                outcome
+                    .config
+                    .as_ref()
+                    .map_or_else(|| "-".to_string(), ToString::to_string),
+            );
+        }
+        table.add_row(row);
     }
     table
 }

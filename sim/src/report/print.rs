@@ -35,6 +35,9 @@ pub fn print_report(scenario: &Scenario, report: &RunReport, replay: impl Fn(u64
         scenario.settle_max
     );
     println!("{}", elections_line(report));
+    if let Some(text) = coverage_text(report) {
+        println!("{text}");
+    }
     let healed: Vec<Option<u64>> = report
         .per_seed
         .iter()
@@ -115,6 +118,50 @@ pub fn lost_acks_explained(report: &RunReport) -> Option<String> {
         lines.push(line);
     }
     (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// Raft event coverage (`world::coverage`) and event triggers fired, per event: seeds that
+/// reached it and times in total; an event no seed reached says so. None for master–slave
+/// runs (no Raft events) with no triggers.
+pub fn coverage_text(report: &RunReport) -> Option<String> {
+    use std::collections::BTreeMap;
+    let any_events = report.per_seed.iter().any(|o| !o.events.is_empty());
+    let any_triggers = report.per_seed.iter().any(|o| !o.triggers.is_empty());
+    if !any_events && !any_triggers {
+        return None;
+    }
+    let tally = |pick: &dyn Fn(&crate::run::outcome::SeedOutcome) -> &BTreeMap<String, u32>| {
+        let mut totals: BTreeMap<String, (u32, u64)> = BTreeMap::new();
+        for outcome in &report.per_seed {
+            for (name, count) in pick(outcome) {
+                let entry = totals.entry(name.clone()).or_insert((0, 0));
+                entry.0 += u32::from(*count > 0);
+                entry.1 += u64::from(*count);
+            }
+        }
+        totals
+    };
+    let mut lines = vec![format!(
+        "Raft event coverage ({} seeds): event, seeds that reached it, times in total",
+        report.per_seed.len()
+    )];
+    let events = tally(&|o| &o.events);
+    for event in crate::world::coverage::EVENTS {
+        match events.get(event) {
+            Some((seeds, times)) if *times > 0 => {
+                lines.push(format!("  {event:<40} {seeds:>6} seeds {times:>8} times"))
+            }
+            _ => lines.push(format!("  {event:<40} ZERO coverage: no seed reached it")),
+        }
+    }
+    let triggers = tally(&|o| &o.triggers);
+    if !triggers.is_empty() {
+        lines.push("Event triggers fired: trigger, seeds, times".to_string());
+        for (name, (seeds, times)) in &triggers {
+            lines.push(format!("  {name:<40} {seeds:>6} seeds {times:>8} times"));
+        }
+    }
+    Some(lines.join("\n"))
 }
 
 /// Leader elections per seed (p50 / p99 / max, nearest rank) and the highest term reached:

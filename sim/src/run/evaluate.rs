@@ -49,6 +49,9 @@ pub fn evaluate(spec: &RunSpec, run: &SeedRun) -> SeedOutcome {
         findings,
         lost_writes: run.lost_writes.clone(),
         swarm: run.swarm.clone(),
+        triggers: run.triggers.clone(),
+        events: run.events.clone(),
+        config: None,
         html: check::html::render_report_html(&report),
     }
 }

@@ -8,6 +8,7 @@ use crate::world::observe::{InvariantViolation, LostWrites};
 use broker_core::NodeId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Something wrong that a seed showed. Safety findings first, then liveness.
@@ -276,6 +277,15 @@ pub struct SeedOutcome {
     /// The faults a `Random` swarm drew for this seed (`nemesis::swarm`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub swarm: Vec<super::spec::SwarmDrawReport>,
+    /// How often each event trigger fired (`world::triggers`), by trigger.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub triggers: BTreeMap<String, u32>,
+    /// Raft event coverage (`world::coverage::EVENTS`): how often each event happened.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub events: BTreeMap<String, u32>,
+    /// The configuration this seed drew from the scenario's `swarm` ranges, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<crate::scenario::swarm_config::SwarmConfig>,
     /// A self-contained HTML timeline of the first non-linearizable queue, if any.
     #[serde(skip)]
     pub html: Option<String>,
@@ -359,6 +369,9 @@ impl SeedOutcome {
             findings: vec![Finding::Panic { message }],
             lost_writes: Vec::new(),
             swarm: Vec::new(),
+            triggers: BTreeMap::new(),
+            events: BTreeMap::new(),
+            config: None,
             html: None,
         }
     }

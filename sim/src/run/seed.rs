@@ -43,6 +43,10 @@ pub struct SeedRun {
     /// drawn ones and their undos), in the scenario's vocabulary: this seed's schedule made
     /// explicit (`sim shrink` starts from it).
     pub played: Vec<crate::scenario::TimedFault>,
+    /// How often each event trigger fired (`world::triggers`).
+    pub triggers: std::collections::BTreeMap<String, u32>,
+    /// Raft event coverage (`world::coverage`).
+    pub events: std::collections::BTreeMap<String, u32>,
 }
 
 /// Runs one seed in a fresh madsim runtime on the current thread (call on a fresh OS thread).
@@ -118,6 +122,8 @@ async fn supervise(spec: Arc<RunSpec>, seed: u64) -> SeedRun {
         swarm: super::spec::report_swarm(&swarm),
         route_fetches: results.route_fetches,
         played,
+        triggers: results.triggers_fired,
+        events: results.events,
     };
     // Killed nodes' tasks are dropped when next polled: kill them all, then let the executor
     // run once so the tasks woken by the closed inboxes and sockets go.

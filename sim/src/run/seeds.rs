@@ -26,8 +26,11 @@ pub fn run_one_keeping_history(
         .name(format!("seed-{seed}"))
         .spawn(move || {
             let run = || {
+                let (spec, config) = spec.for_seed(seed);
                 let run = run_seed(spec.clone(), seed);
-                (evaluate::evaluate(&spec, &run), Some(run.history))
+                let mut outcome = evaluate::evaluate(&spec, &run);
+                outcome.config = config;
+                (outcome, Some(run.history))
             };
             match trace {
                 Some(dispatch) => tracing::dispatcher::with_default(&dispatch, run),
@@ -136,8 +139,11 @@ pub fn run_one_full(spec: Arc<RunSpec>, seed: u64) -> Result<(SeedOutcome, SeedR
     let thread = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
+            let (spec, config) = spec.for_seed(seed);
             let run = run_seed(spec.clone(), seed);
-            (evaluate::evaluate(&spec, &run), run)
+            let mut outcome = evaluate::evaluate(&spec, &run);
+            outcome.config = config;
+            (outcome, run)
         })
         .expect("invariant: the OS can start a thread per seed");
     thread

@@ -32,6 +32,9 @@ pub struct RunSpec {
     pub duration: SimTime,
     /// After healing, the cluster must converge within this.
     pub settle_max: SimTime,
+    /// With a `swarm` configuration: the scenario each seed draws its own configuration for
+    /// (`for_seed`); the fields above are then the undrawn scenario's.
+    pub swarm_base: Option<Arc<Scenario>>,
 }
 
 impl RunSpec {
@@ -81,6 +84,7 @@ impl RunSpec {
                 scenario::Broken::AckBeforeCommit => world::Broken::AckBeforeCommit,
                 scenario::Broken::AckWrongOffset => world::Broken::AckWrongOffset,
             },
+            triggers: scenario.triggers.iter().map(trigger_spec).collect(),
         };
         RunSpec {
             workload: Arc::new(workload_spec(scenario, warmup, duration)),
@@ -95,7 +99,39 @@ impl RunSpec {
             world: Arc::new(world),
             duration,
             settle_max: time(scenario.settle_max),
+            swarm_base: scenario.swarm.as_ref().map(|_| Arc::new(scenario.clone())),
         }
+    }
+
+    /// The run seed `seed` makes: with a `swarm` configuration, the scenario with that seed's
+    /// draw applied (and the draw); otherwise this run itself.
+    pub fn for_seed(
+        self: &Arc<RunSpec>,
+        seed: u64,
+    ) -> (Arc<RunSpec>, Option<scenario::swarm_config::SwarmConfig>) {
+        match &self.swarm_base {
+            None => (self.clone(), None),
+            Some(base) => {
+                let (drawn, config) = scenario::swarm_config::for_seed(base, seed);
+                (Arc::new(RunSpec::from_scenario(&drawn)), config)
+            }
+        }
+    }
+}
+
+fn trigger_spec(setting: &scenario::swarm_config::TriggerSetting) -> world::triggers::TriggerSpec {
+    use scenario::swarm_config::TriggerName as N;
+    use world::triggers::TriggerKind as K;
+    world::triggers::TriggerSpec {
+        kind: match setting.on {
+            N::CrashAfterVoteGrant => K::CrashAfterVoteGrant,
+            N::PowerLoseAfterAppendAck => K::PowerLoseAfterAppendAck,
+            N::PowerLoseAfterSendOk => K::PowerLoseAfterSendOk,
+            N::CrashAfterOldTermCommit => K::CrashAfterOldTermCommit,
+            N::PauseWithPendingRead => K::PauseWithPendingRead,
+        },
+        chance_ppm: setting.chance_ppm,
+        down_us: time(setting.down).as_us(),
     }
 }
 

@@ -46,6 +46,7 @@ mod fault;
 mod overrides;
 mod schema;
 mod source_map;
+pub mod swarm_config;
 mod validate;
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use super::duration::{deserialize_some_millis, Millis, MillisRange};
 use super::fault::TimedFault;
+use super::swarm_config::{SwarmRanges, TriggerSetting};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -33,6 +34,18 @@ pub struct Scenario {
     /// runs one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<Variant>,
+    /// Swarm configuration per seed (`swarm_config`): ranges each seed draws its replica count,
+    /// Raft timing, network, fault rate, fault kinds and workload from (written without `Some`).
+    #[serde(
+        default,
+        deserialize_with = "deserialize_some_swarm",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub swarm: Option<SwarmRanges>,
+    /// Faults fired on events, not times (`world::triggers`): `[(on: CrashAfterVoteGrant,
+    /// chance_ppm: 100000, down: "300ms")]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerSetting>,
 
     /// The file this came from, as given to `parse` (for messages and reports).
     #[serde(skip)]
@@ -97,6 +110,13 @@ impl Scenario {
             })
             .collect()
     }
+}
+
+fn deserialize_some_swarm<'de, D>(deserializer: D) -> Result<Option<SwarmRanges>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    SwarmRanges::deserialize(deserializer).map(Some)
 }
 
 fn deserialize_some_expect<'de, D>(deserializer: D) -> Result<Option<Expect>, D::Error>

@@ -4,6 +4,7 @@
 use super::duration::{Millis, MillisRange};
 use super::fault::{Fault, FaultKind, Target, TimedFault};
 use super::schema::{Cluster, Replication, Scenario, Workload};
+use super::swarm_config::CountRange;
 use std::collections::BTreeSet;
 
 /// Replicas per group the runner supports.
@@ -33,6 +34,10 @@ pub const QUEUES_PER_TOPIC_MAX: u32 = 1024;
 pub const FAULTS_MAX: usize = 10_000;
 /// The shortest gap a `Random` swarm may draw between two faults.
 pub const SWARM_EVERY_MS_MIN: u64 = 100;
+/// The shortest heartbeat a swarm may draw.
+pub const SWARM_HEARTBEAT_MS_MIN: u64 = 10;
+/// The most loss a swarm may draw (more and nothing is ever elected).
+pub const SWARM_LOSS_PPM_MAX: u32 = 300_000;
 /// Scenario and topic names: used in report file names.
 pub const NAME_BYTES_MAX: usize = 64;
 
@@ -115,7 +120,103 @@ pub fn validate(scenario: &Scenario) -> Check {
     validate_workload(&scenario.workload)?;
     validate_faults(scenario)?;
     millis_in("settle_max", scenario.settle_max, 1, RUN_DURATION_MS_MAX)?;
+    validate_swarm(scenario)?;
+    for (index, trigger) in scenario.triggers.iter().enumerate() {
+        count_in(
+            &format!("triggers[{index}].chance_ppm"),
+            trigger.chance_ppm.into(),
+            1,
+            PPM_MAX.into(),
+        )?;
+        millis_in(
+            &format!("triggers[{index}].down"),
+            trigger.down,
+            1,
+            TIMING_MS_MAX,
+        )?;
+    }
     validate_variants(scenario)
+}
+
+fn count_range_in(path: &str, range: CountRange, min: u32, max: u32) -> Check {
+    ensure(range.0 <= range.1, path, || {
+        format!("min {} is above max {}", range.0, range.1)
+    })?;
+    count_in(&format!("{path}.0"), range.0.into(), min.into(), max.into())?;
+    count_in(&format!("{path}.1"), range.1.into(), min.into(), max.into())
+}
+
+/// The `swarm` ranges: every draw from them is a valid scenario.
+fn validate_swarm(scenario: &Scenario) -> Check {
+    let Some(swarm) = &scenario.swarm else {
+        return Ok(());
+    };
+    ensure(!swarm.replicas.is_empty(), "swarm.replicas", || {
+        "needs at least one replica count".to_string()
+    })?;
+    for (index, replicas) in swarm.replicas.iter().enumerate() {
+        ensure(
+            REPLICAS_ALLOWED.contains(replicas),
+            &format!("swarm.replicas[{index}]"),
+            || format!("{replicas} replicas are not supported (allowed: 3 or 5)"),
+        )?;
+    }
+    range_in(
+        "swarm.heartbeat_interval",
+        swarm.heartbeat_interval,
+        TIMING_MS_MAX,
+    )?;
+    millis_in(
+        "swarm.heartbeat_interval.0",
+        swarm.heartbeat_interval.min,
+        SWARM_HEARTBEAT_MS_MIN,
+        TIMING_MS_MAX,
+    )?;
+    range_in("swarm.latency_max", swarm.latency_max, LATENCY_MS_MAX)?;
+    ensure(
+        swarm.latency_max.max < swarm.heartbeat_interval.min,
+        "swarm.latency_max.1",
+        || {
+            format!(
+                "{} is not below the shortest heartbeat {}: heartbeats would arrive late",
+                swarm.latency_max.max, swarm.heartbeat_interval.min
+            )
+        },
+    )?;
+    count_range_in("swarm.loss_ppm", swarm.loss_ppm, 0, SWARM_LOSS_PPM_MAX)?;
+    range_in("swarm.every", swarm.every, TIMING_MS_MAX)?;
+    millis_in(
+        "swarm.every.0",
+        swarm.every.min,
+        SWARM_EVERY_MS_MIN,
+        TIMING_MS_MAX,
+    )?;
+    range_in("swarm.for", swarm.length, TIMING_MS_MAX)?;
+    millis_in("swarm.for.0", swarm.length.min, 1, TIMING_MS_MAX)?;
+    count_range_in("swarm.producers", swarm.producers, 1, PRODUCERS_MAX)?;
+    ensure(
+        swarm
+            .producers
+            .1
+            .saturating_add(scenario.workload.consumers)
+            <= CLIENTS_MAX,
+        "swarm.producers.1",
+        || format!("producers + consumers must be at most {CLIENTS_MAX}"),
+    )?;
+    count_range_in(
+        "swarm.send_rate",
+        swarm.send_rate,
+        1,
+        SEND_RATE_PER_SECOND_MAX,
+    )?;
+    ensure(
+        scenario
+            .faults
+            .iter()
+            .any(|timed| matches!(timed.fault, Fault::Random { .. })),
+        "swarm",
+        || "a swarm configuration needs a Random fault entry to draw fault kinds for".to_string(),
+    )
 }
 
 /// Each variant has a distinct name and overrides that apply (as `--set` would) to a valid

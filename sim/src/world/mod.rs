@@ -5,6 +5,7 @@
 
 pub mod alarm;
 pub mod clock;
+pub mod coverage;
 pub mod disk;
 mod faults;
 pub mod nameserver;
@@ -13,6 +14,7 @@ pub mod observe;
 pub mod replica;
 pub mod spec;
 pub mod summary;
+pub mod triggers;
 pub mod wire;
 
 pub use faults::{ClockChange, DiskFate};
@@ -65,6 +67,10 @@ struct Shared {
     network: NetworkState,
     /// Who led and who reached a majority at each moment the nemesis marked.
     leader_snapshots: Vec<LeaderSnapshot>,
+    /// Faults fired on events (`triggers`).
+    triggers: triggers::Triggers,
+    /// Raft event coverage (`coverage`).
+    coverage: coverage::Coverage,
 }
 
 pub struct World {
@@ -82,6 +88,8 @@ pub struct World {
     /// Wakes the post's task when a parcel is due earlier than it sleeps until.
     post_wake: Mutex<Option<mpsc::UnboundedSender<()>>>,
     workload_stopped: AtomicBool,
+    /// Undoes of triggered faults (restart, resume), carried out by the undo task.
+    trigger_undo: Mutex<Option<mpsc::UnboundedSender<(u64, NodeId, triggers::TriggerAction)>>>,
     /// Set once consumers have drained every queue (or ran out of time): they stop pulling.
     consumers_stopped: AtomicBool,
 }
@@ -98,6 +106,10 @@ pub struct WorldResults {
     pub trace_hash: u64,
     pub route_fetches: Vec<nameserver::RouteFetch>,
     pub leader_snapshots: Vec<LeaderSnapshot>,
+    /// How often each trigger fired (`triggers::TriggerKind` by name).
+    pub triggers_fired: BTreeMap<String, u32>,
+    /// Raft event coverage (`coverage::EVENTS`), by event.
+    pub events: BTreeMap<String, u32>,
 }
 
 impl World {
@@ -125,9 +137,12 @@ impl World {
             consumer_offsets: BTreeMap::new(),
             network: NetworkState::new(BaseNetwork::of(&spec)),
             leader_snapshots: Vec::new(),
+            triggers: triggers::Triggers::new(spec.triggers.clone(), seed),
+            coverage: coverage::Coverage::new(spec.replicas),
         };
         let handle = madsim::runtime::Handle::current();
         let (post_wake, wakes) = mpsc::unbounded();
+        let (trigger_undo, undos) = mpsc::unbounded();
         let world = Arc::new(World {
             spec: spec.clone(),
             seed,
@@ -139,10 +154,15 @@ impl World {
             post: Mutex::new(Post::default()),
             post_wake: Mutex::new(Some(post_wake)),
             workload_stopped: AtomicBool::new(false),
+            trigger_undo: Mutex::new(Some(trigger_undo)),
             consumers_stopped: AtomicBool::new(false),
         });
         // On the supervisor's node, which no fault touches.
         madsim::task::spawn(world.clone().run_post(wakes));
+        // Only with triggers armed: an extra task would move every stock scenario's schedule.
+        if !spec.triggers.is_empty() {
+            madsim::task::spawn(World::run_trigger_undos(Arc::downgrade(&world), undos));
+        }
         let replica_nodes = (0..replicas)
             .map(|n| {
                 // Weak: madsim keeps a node's init closure for restarts, and the world holds
@@ -223,6 +243,92 @@ impl World {
                 return; // the world's results were taken
             }
         }
+    }
+
+    /// The triggers' undo task (on the supervisor's node, which no fault touches): restarts or
+    /// resumes a node a trigger took down, `down_us` after it fired.
+    async fn run_trigger_undos(
+        world: std::sync::Weak<World>,
+        mut undos: mpsc::UnboundedReceiver<(u64, NodeId, triggers::TriggerAction)>,
+    ) {
+        while let Some((down_us, node, action)) = undos.next().await {
+            let world = world.clone();
+            madsim::task::spawn(async move {
+                madsim::time::sleep(std::time::Duration::from_micros(down_us)).await;
+                let Some(world) = world.upgrade() else {
+                    return;
+                };
+                match action {
+                    triggers::TriggerAction::Pause => world.resume(node),
+                    triggers::TriggerAction::Crash | triggers::TriggerAction::PowerLoss => {
+                        world.restart(node)
+                    }
+                }
+            });
+        }
+    }
+
+    /// After `node` stepped (on a pull with `pull_request_id`, if it was one): the trigger
+    /// whose event that was, if one is armed and its chance says so (`fire_trigger` carries it
+    /// out once the step's effects went out).
+    pub fn check_triggers(
+        &self,
+        node: NodeId,
+        pull_request_id: Option<u64>,
+        replica: &dyn ReplicaNode,
+        effects: &[BrokerEffect],
+    ) -> Option<triggers::Fired> {
+        let now_us = self.now_us();
+        let mut shared = self.lock();
+        let status = replica.status();
+        if !self.spec.is_master_slave() {
+            shared
+                .coverage
+                .after_step(node, &status, replica.log(), effects);
+        }
+        if self.workload_stopped.load(Ordering::Relaxed) || !shared.triggers.is_armed() {
+            return None;
+        }
+        shared.triggers.after_step(
+            now_us,
+            node,
+            pull_request_id,
+            effects,
+            &status,
+            replica.log(),
+        )
+    }
+
+    /// Carries out a fired trigger on its node and has it undone `down_us` later. Returns
+    /// true when the node was crashed (its task must stop).
+    pub fn fire_trigger(&self, fired: triggers::Fired) -> bool {
+        let node = fired.node;
+        tracing::info!(%node, kind = ?fired.kind, action = ?fired.action, down_us = fired.down_us, "trigger");
+        let done = match fired.action {
+            triggers::TriggerAction::Crash => self.crash(node, DiskFate::KeepUnsynced),
+            triggers::TriggerAction::PowerLoss => self.crash(
+                node,
+                DiskFate::LoseUnsynced {
+                    surviving_writes: 0,
+                },
+            ),
+            triggers::TriggerAction::Pause => self.pause(node),
+        };
+        if done && fired.kind == triggers::TriggerKind::CrashAfterVoteGrant {
+            self.lock()
+                .coverage
+                .count(coverage::VOTER_CRASHED_AFTER_GRANT);
+        }
+        if done {
+            if let Some(undo) = &*self
+                .trigger_undo
+                .lock()
+                .expect("invariant: the simulation is single-threaded, no lock is poisoned")
+            {
+                let _ = undo.unbounded_send((fired.down_us, node, fired.action));
+            }
+        }
+        done && fired.action != triggers::TriggerAction::Pause
     }
 
     /// `addr` receives into `inbox` from now on (a node's new incarnation).
@@ -500,6 +606,18 @@ impl World {
             trace_hash: shared.observer.trace_hash(),
             route_fetches: std::mem::take(&mut shared.route_fetches),
             leader_snapshots: std::mem::take(&mut shared.leader_snapshots),
+            triggers_fired: shared
+                .triggers
+                .fired
+                .iter()
+                .map(|(kind, count)| (format!("{kind:?}"), *count))
+                .collect(),
+            events: shared
+                .coverage
+                .counts
+                .iter()
+                .map(|(event, count)| (event.to_string(), *count))
+                .collect(),
         };
         shared.disks.clear();
         shared.inboxes.clear();
@@ -507,6 +625,10 @@ impl World {
         self.post().clear();
         *self
             .post_wake
+            .lock()
+            .expect("invariant: the simulation is single-threaded, no lock is poisoned") = None;
+        *self
+            .trigger_undo
             .lock()
             .expect("invariant: the simulation is single-threaded, no lock is poisoned") = None;
         let mut shared = self.lock();

@@ -370,7 +370,12 @@ impl Observer {
     ) {
         let view_applied = self.views[node.0 as usize].applied.len() as u64;
         for i in view_applied..applied.0 {
-            let entry = &log[i as usize];
+            // A DLedger replica may truncate below its applied index (its commit by count let
+            // it apply an entry a newer leader overwrote): what it no longer holds cannot be
+            // published; the replica records the truncation itself (`ReportedByNode`).
+            let Some(entry) = log.get(i as usize) else {
+                break;
+            };
             let committed = &mut self.committed[group as usize];
             match committed.get(i as usize) {
                 Some(known) if *known != (entry.term, entry.checksum) => {

@@ -131,17 +131,22 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
         // Timers due by now fire before the event is handled: a message must not be stepped
         // with a clock that has already passed a deadline (after a clock jump, for instance,
         // it would re-arm the overdue timer unseen).
-        if input != BrokerInput::Tick && now_ms >= broker.next_deadline_ms() {
-            step_and_carry_out(
+        if input != BrokerInput::Tick
+            && now_ms >= broker.next_deadline_ms()
+            && step_and_carry_out(
                 &world,
                 node,
                 broker.as_mut(),
                 now_ms,
                 BrokerInput::Tick,
                 &mut syncs,
-            );
+            )
+        {
+            return; // a trigger crashed the node
         }
-        step_and_carry_out(&world, node, broker.as_mut(), now_ms, input, &mut syncs);
+        if step_and_carry_out(&world, node, broker.as_mut(), now_ms, input, &mut syncs) {
+            return; // a trigger crashed the node
+        }
         if let Some(registration) = &registration {
             registration.on_status(&broker.status());
         }
@@ -149,7 +154,8 @@ pub async fn run_replica(world: Arc<World>, node: NodeId) {
 }
 
 /// Steps the replica and carries out its effects: datagrams out, disk writes recorded, fsyncs
-/// scheduled (their completion comes back as an event).
+/// scheduled (their completion comes back as an event); then an armed trigger whose event this
+/// step was fires (`triggers`). True when the trigger crashed the node.
 fn step_and_carry_out(
     world: &Arc<World>,
     node: NodeId,
@@ -157,7 +163,8 @@ fn step_and_carry_out(
     now_ms: u64,
     input: BrokerInput,
     syncs: &mut VecDeque<PendingSync>,
-) {
+) -> bool {
+    let pull_request_id = super::triggers::pull_request_id(&input);
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(%node, local_ms = now_ms, "step {}", super::summary::input(&input));
     }
@@ -181,6 +188,7 @@ fn step_and_carry_out(
         );
         syncs.push_back((complete_at_us, sync_id, upto));
     }
+    let fired = world.check_triggers(node, pull_request_id, &*broker, &effects);
     let from = replica_addr(node);
     for effect in effects {
         match effect {
@@ -201,4 +209,5 @@ fn step_and_carry_out(
             BrokerEffect::Persist(_) | BrokerEffect::Sync { .. } => {}
         }
     }
+    fired.is_some_and(|fired| world.fire_trigger(fired))
 }

@@ -50,6 +50,8 @@ pub struct WorldSpec {
     /// turn).
     pub read_mode: ReadMode,
     pub broken: Broken,
+    /// Faults fired on events (`triggers`), armed per seed by a swarm configuration.
+    pub triggers: Vec<super::triggers::TriggerSpec>,
 }
 
 impl WorldSpec {
