@@ -47,7 +47,8 @@ pub struct ShrinkArgs {
     /// Override a scenario field, e.g. `--set raft.heartbeat_interval=500ms` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
-    /// Keep this finding kind (e.g. `lost_acked`; default: the seed's first finding).
+    /// Keep this finding: a kind (e.g. `lost_acked`) or a word of its text (e.g.
+    /// `CommittedEntryTruncated`); default: the seed's first finding.
     #[arg(long)]
     pub finding: Option<String>,
     /// Trials run at once (default: all cores).
@@ -474,7 +475,10 @@ fn pick_target(outcome: &SeedOutcome, wanted: Option<&str>) -> anyhow::Result<Si
     // The seed's first finding (safety before liveness, as the report lists them).
     let first = outcome.findings.first().map(|finding| finding.kind());
     let chosen = match wanted {
-        Some(name) => found.iter().find(|s| s.kind.as_str() == name),
+        Some(name) => found
+            .iter()
+            .find(|s| s.kind.as_str() == name)
+            .or_else(|| found.iter().find(|s| s.to_string().contains(name))),
         None => first.and_then(|kind| found.iter().find(|s| s.kind == kind)),
     };
     chosen.cloned().with_context(|| match wanted {
@@ -553,6 +557,8 @@ pub fn run(args: ShrinkArgs) -> anyhow::Result<ExitCode> {
 
     // A swarm-configured scenario: this seed's draw, fixed (its triggers stay armed).
     let (mut start, _) = crate::scenario::swarm_config::for_seed(&original, seed);
+    // The clients start when they did, whatever becomes of the first fault.
+    start.workload.start = Some(crate::run::spec::workload_start(&start));
     start.faults = played;
     start.variants = Vec::new();
     start.variant = None;
@@ -591,10 +597,21 @@ pub fn run(args: ShrinkArgs) -> anyhow::Result<ExitCode> {
         bar,
         file_name: file_name.clone(),
     };
+    if let Err(error) = reparse(&start, &file_name) {
+        anyhow::bail!(
+            "seed {seed}'s schedule, made explicit, is not a valid scenario (a bug of sim \
+             shrink): {error:#}"
+        );
+    }
+    let explicit = start.clone();
     let Some(shrunk) = shrink(trials, start) else {
+        let path = path.with_extension("explicit.ron");
+        std::fs::write(&path, to_ron(&explicit)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         eprintln!(
-            "error: seed {seed}'s schedule, made explicit, no longer finds {target}: \
-             nothing shrunk"
+            "error: seed {seed}'s schedule, made explicit ({}), no longer finds {target}: \
+             nothing shrunk",
+            path.display()
         );
         return Ok(ExitCode::from(1));
     };

@@ -53,11 +53,7 @@ impl RunSpec {
         let cluster = &scenario.cluster;
         let raft = cluster.core_raft_config();
         let duration = time(scenario.duration);
-        let first_fault = scenario.faults.first().map_or(duration, |f| time(f.at));
-        // Clients start once the first leader is likely elected, and before the first fault.
-        let warmup =
-            SimTime::from_ms(raft.election_timeout_ms_base() + raft.vote_interval_ms_max + 1_000)
-                .min(first_fault);
+        let warmup = time(workload_start(scenario));
         let world = WorldSpec {
             replication: match cluster.replication {
                 scenario::Replication::DLedger => world::Replication::DLedger,
@@ -331,6 +327,22 @@ pub fn report_swarm(draws: &[SwarmDraw]) -> Vec<SwarmDrawReport> {
             for_us: draw.length.as_us(),
         })
         .collect()
+}
+
+/// When the clients start: `workload.start`, else once the first leader is likely elected,
+/// and no later than the first fault.
+pub fn workload_start(scenario: &Scenario) -> Millis {
+    if let Some(start) = scenario.workload.start {
+        return start;
+    }
+    let raft = scenario.cluster.core_raft_config();
+    let first_fault = scenario
+        .faults
+        .first()
+        .map_or(scenario.duration, |fault| fault.at);
+    Millis(
+        (raft.election_timeout_ms_base() + raft.vote_interval_ms_max + 1_000).min(first_fault.0),
+    )
 }
 
 /// A played fault in the scenario's vocabulary, at its time (faults fire on whole ms).

@@ -420,6 +420,15 @@ pub struct Workload {
     /// after a timeout. Unused without name servers.
     #[serde(default = "default_route_refresh")]
     pub route_refresh: Millis,
+    /// When the clients start. Default: once the first leader is likely elected (election
+    /// timeout + vote jitter + 1 s), and no later than the first fault. `sim shrink` writes
+    /// it, so moving or removing the first fault does not move the workload.
+    #[serde(
+        default,
+        deserialize_with = "deserialize_some_millis",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start: Option<Millis>,
 }
 
 fn default_send_timeout() -> Millis {

@@ -118,6 +118,9 @@ pub fn validate(scenario: &Scenario) -> Check {
     millis_in("duration", scenario.duration, 1, RUN_DURATION_MS_MAX)?;
     validate_cluster(&scenario.cluster)?;
     validate_workload(&scenario.workload)?;
+    if let Some(start) = scenario.workload.start {
+        millis_in("workload.start", start, 0, scenario.duration.0)?;
+    }
     validate_faults(scenario)?;
     millis_in("settle_max", scenario.settle_max, 1, RUN_DURATION_MS_MAX)?;
     validate_swarm(scenario)?;
