@@ -161,6 +161,7 @@ mod tests {
     fn crash_drops_unsynced_writes() {
         let mut disk = Disk::new(2_000);
         disk.write(PersistOp::HardState(HardState {
+            commit_mark: LogIndex(0),
             term: Term(1),
             voted_for: Some(NodeId(0)),
         }));
