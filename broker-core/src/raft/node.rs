@@ -459,7 +459,7 @@ impl Node {
             self.leader_advance_commit();
             self.advance_reads();
         }
-        self.mark_commit();
+        self.mark_disk();
         self.flush_sync();
         if self.role == Role::Leader {
             self.replicate();
@@ -473,15 +473,25 @@ impl Node {
     }
 
     /// `disk_marks`: when writes are already going to disk in this step, the hard state
-    /// rides along with the commit index known now (no fsync of its own, so the mark lags).
-    fn mark_commit(&mut self) {
-        if self.config.disk_marks
-            && self.durability.is_dirty()
-            && self.commit_index > self.hard_state.commit_mark
-        {
-            self.hard_state.commit_mark = self.commit_index;
-            self.persist(PersistOp::HardState(self.hard_state.clone()));
+    /// rides along after them (no fsync of its own) with the commit index known durable here
+    /// (commit and durable index both: a torn unsynced tail is never below it) and the log's
+    /// last index, so every synced entry is at or below `log_end_mark`.
+    fn mark_disk(&mut self) {
+        if !self.config.disk_marks || !self.durability.is_dirty() {
+            return;
         }
+        let commit_mark = self
+            .commit_index
+            .min(self.durability.durable_index())
+            .max(self.hard_state.commit_mark);
+        let log_end_mark = self.log.last_index();
+        let marks = (self.hard_state.commit_mark, self.hard_state.log_end_mark);
+        if (commit_mark, log_end_mark) == marks {
+            return;
+        }
+        self.hard_state.commit_mark = commit_mark;
+        self.hard_state.log_end_mark = log_end_mark;
+        self.persist(PersistOp::HardState(self.hard_state.clone()));
     }
 
     // ---- small helpers shared by the sibling files ----
@@ -541,6 +551,7 @@ impl Node {
             term,
             voted_for,
             commit_mark: self.hard_state.commit_mark,
+            log_end_mark: self.hard_state.log_end_mark,
         };
         let op = PersistOp::HardState(self.hard_state.clone());
         if let Some(Effect::Persist(PersistOp::HardState(_))) = self.effects.last() {

@@ -21,6 +21,11 @@ pub struct HardState {
     /// missing entry was committed (`recovery.rs`). 0 without disk marks.
     #[serde(default)]
     pub commit_mark: LogIndex,
+    /// A disk mark: the log's last index when this hard state was written. It is written after
+    /// the appends of its step, so every acknowledged (synced) entry is at or below it, and a
+    /// log that ends below it lost entries it may have acknowledged (a truncated file).
+    #[serde(default)]
+    pub log_end_mark: LogIndex,
 }
 
 /// One durable write, in the order the core asked for them. The caller applies them in order;

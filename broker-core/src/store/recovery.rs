@@ -7,7 +7,8 @@
 //!   from this disk; the node refuses to start (`DiskDamage`), an operator's case;
 //! - a bad entry that is the last one stored: a torn write (power lost mid-append), which was
 //!   never acknowledged: cut it, catch up from the leader;
-//! - a bad entry with intact entries after it, or a hard state that is gone while the disk
+//! - a bad entry with intact entries after it, a log that ends before the hard state's
+//!   `log_end_mark` (a truncated file), or a hard state that is gone while the disk
 //!   shows the node ran before: the node may have acknowledged entries or granted votes it no
 //!   longer knows of. It cuts (or restarts its term from its log) and must neither vote nor
 //!   campaign until it has caught up from a leader (`Forgotten`).
@@ -133,6 +134,7 @@ pub fn recover(
             term: last_term,
             voted_for: None,
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
         };
         let forgotten = Forgotten {
             what,
@@ -142,10 +144,13 @@ pub fn recover(
         (rebuilt, Some(forgotten), last_term > Term(0))
     } else {
         // A bad last entry is a torn write (never acknowledged); one with intact entries after
-        // it is damage to synced data the node may have acknowledged.
-        let forgotten = cut_at.filter(|index| index.0 < stored).map(|_| Forgotten {
+        // it is damage to synced data the node may have acknowledged; so is a log that ends
+        // before the last index the hard state saw (entries lost from the end).
+        let damaged_inside = cut_at.is_some_and(|index| index.0 < stored);
+        let cut_short = stored < hard_state.log_end_mark.0;
+        let forgotten = (damaged_inside || cut_short).then(|| Forgotten {
             what: Forgot::Entries,
-            through: LogIndex(stored),
+            through: LogIndex(stored).max(hard_state.log_end_mark),
             term: hard_state.term,
         });
         (hard_state, forgotten, false)

@@ -13,7 +13,10 @@ pub fn judge(scenario: &Scenario, report: &RunReport) -> Vec<ExpectationCheck> {
     if expect.linearizable {
         checks.push(linearizable(report));
     }
-    checks.push(other_safety(report));
+    if expect.recovery_failed > 0 {
+        checks.push(recovery_failed(report, expect.recovery_failed));
+    }
+    checks.push(other_safety(report, expect.recovery_failed > 0));
     checks.push(settled(scenario, report));
     let bounds = [
         ("detect", expect.failover_detect_p99_max),
@@ -48,6 +51,22 @@ fn lost_acked(report: &RunReport, bound: u64) -> ExpectationCheck {
     }
 }
 
+/// `expect.recovery_failed`: the worst seed's replicas that refused their damaged disk.
+fn recovery_failed(report: &RunReport, bound: u64) -> ExpectationCheck {
+    let worst = report
+        .per_seed
+        .iter()
+        .map(|o| o.count(FindingKind::RecoveryFailed) as u64)
+        .max()
+        .unwrap_or(0);
+    ExpectationCheck {
+        name: "replicas refusing a damaged disk (per seed, worst)".into(),
+        bound: format!("<= {bound}"),
+        actual: worst.to_string(),
+        held: worst <= bound,
+    }
+}
+
 /// `expect.linearizable`: no seed's check found a violation or gave up.
 fn linearizable(report: &RunReport) -> ExpectationCheck {
     let seeds_with = |verdict: Verdict| {
@@ -69,9 +88,10 @@ fn linearizable(report: &RunReport) -> ExpectationCheck {
 
 /// Always: no safety finding besides those the other expectations bound (lost sends and
 /// their consequences, linearizability, settling).
-fn other_safety(report: &RunReport) -> ExpectationCheck {
+fn other_safety(report: &RunReport, recovery_bounded: bool) -> ExpectationCheck {
     let judged_elsewhere = |kind: FindingKind| {
         matches!(kind, FindingKind::LostAcked | FindingKind::NotLinearizable)
+            || (recovery_bounded && kind == FindingKind::RecoveryFailed)
             || kind.is_liveness()
             || kind.is_consequence_of_loss()
     };

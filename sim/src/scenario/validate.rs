@@ -33,6 +33,10 @@ pub const QUEUES_PER_TOPIC_MAX: u32 = 1024;
 pub const FAULTS_MAX: usize = 10_000;
 /// The shortest gap a `Random` swarm may draw between two faults.
 pub const SWARM_EVERY_MS_MIN: u64 = 100;
+/// Most bits one `Corrupt` flips.
+pub const CORRUPT_BITS_MAX: u32 = 4096;
+/// Most entries one `Truncate` drops.
+pub const TRUNCATE_ENTRIES_MAX: u32 = 1_000_000;
 /// Scenario and topic names: used in report file names.
 pub const NAME_BYTES_MAX: usize = 64;
 
@@ -421,7 +425,30 @@ fn validate_fault(path: &str, fault: &Fault, cluster: &Cluster) -> Check {
             kinds,
             every,
             length,
+            ..
         } => validate_random(path, kinds, *every, *length, cluster),
+        Fault::Corrupt { at, bits, .. } => {
+            count_in(
+                &format!("{path}.bits"),
+                (*bits).into(),
+                1,
+                CORRUPT_BITS_MAX.into(),
+            )?;
+            match at {
+                crate::scenario::CorruptAt::Entry(index) => {
+                    ensure(*index >= 1, &format!("{path}.at"), || {
+                        "log indexes start at 1".to_string()
+                    })
+                }
+                crate::scenario::CorruptAt::Tail | crate::scenario::CorruptAt::Random => Ok(()),
+            }
+        }
+        Fault::Truncate { entries, .. } => count_in(
+            &format!("{path}.entries"),
+            (*entries).into(),
+            1,
+            TRUNCATE_ENTRIES_MAX.into(),
+        ),
         Fault::Bridge { group } => group_ok(&format!("{path}.group"), *group, cluster),
         Fault::MajoritiesRing { group } => {
             group_ok(&format!("{path}.group"), *group, cluster)?;
@@ -462,6 +489,9 @@ fn validate_fault(path: &str, fault: &Fault, cluster: &Cluster) -> Check {
         Fault::Crash(_)
         | Fault::CrashLosingUnsynced(_)
         | Fault::CrashTornTail(_)
+        | Fault::WipeDisk(_)
+        | Fault::LoseHardState(_)
+        | Fault::MisdirectedWrite(_)
         | Fault::ClockResync(_)
         | Fault::Restart(_)
         | Fault::Isolate(_)

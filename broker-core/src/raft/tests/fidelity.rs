@@ -67,6 +67,7 @@ fn figure_8_s1() -> RecoveredState {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(3),
             voted_for: None,
         },
@@ -139,6 +140,7 @@ fn dledger_compare_makes_previous_term_entries_count_toward_commit() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(1),
             voted_for: None,
         },
@@ -189,6 +191,7 @@ fn dledger_voter() -> Node {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -228,6 +231,7 @@ fn dledger_voter_judges_the_log_before_the_term() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -406,6 +410,7 @@ fn dledger_follower_records_a_lost_committed_entry_instead_of_panicking() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(4),
             voted_for: None,
         },
@@ -541,6 +546,7 @@ fn dledger_follower_points_the_leader_below_its_commit_index() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(4),
             voted_for: None,
         },

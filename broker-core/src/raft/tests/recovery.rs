@@ -12,6 +12,7 @@ fn recovery_keeps_a_valid_log_and_hard_state() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(3),
             voted_for: Some(N2),
         },
@@ -53,6 +54,7 @@ fn recovery_cuts_a_torn_tail_and_asks_the_disk_to_drop_it() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(1),
             voted_for: None,
         },
@@ -78,6 +80,7 @@ fn recovery_cuts_at_an_index_gap() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(1),
             voted_for: None,
         },
@@ -96,6 +99,7 @@ fn recovery_refuses_an_entry_newer_than_the_hard_state() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(1),
             voted_for: None,
         },
@@ -133,6 +137,7 @@ fn restarted_leader_relearns_commit_from_the_new_leader() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(2),
             voted_for: Some(N1),
         },
@@ -177,6 +182,7 @@ fn disk(term: u64, commit_mark: u64, entries: Vec<Entry>, rejoining: bool) -> Re
         rejoining,
         hard_state: HardState {
             commit_mark: LogIndex(commit_mark),
+            log_end_mark: LogIndex(0),
             term: Term(term),
             voted_for: None,
         },
@@ -360,6 +366,7 @@ fn disk_marks_lost_hard_state_rebuilds_the_term_from_the_log() {
         vec![
             Effect::Persist(PersistOp::HardState(HardState {
                 commit_mark: LogIndex(0),
+                log_end_mark: LogIndex(0),
                 term: Term(2),
                 voted_for: None,
             })),

@@ -133,6 +133,7 @@ fn follower_truncates_a_conflicting_uncommitted_suffix() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -170,6 +171,7 @@ fn follower_refuses_to_truncate_a_committed_entry() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -231,6 +233,7 @@ fn figure_8_an_older_term_entry_is_not_committed_by_counting() {
         rejoining: false,
         hard_state: HardState {
             commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(3),
             voted_for: None,
         },
