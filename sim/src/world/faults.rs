@@ -240,6 +240,17 @@ impl World {
         reachable * 2 > members.len()
     }
 
+    /// Per replica of `group`: its last start refused its disk (issue 15: a recovery error);
+    /// it stays down, out of service, and the settle check leaves it out.
+    pub fn refused_members(&self, group: u32) -> Vec<bool> {
+        let shared = self.lock();
+        self.spec
+            .members(group)
+            .iter()
+            .map(|node| shared.refused[node.0 as usize])
+            .collect()
+    }
+
     /// What each replica of `group` last reported (None while down or before its first step).
     pub fn member_statuses(&self, group: u32) -> Vec<Option<broker_core::raft::Status>> {
         let shared = self.lock();

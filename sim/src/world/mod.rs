@@ -59,6 +59,8 @@ struct Shared {
     recovery_failures: Vec<(u64, NodeId, String)>,
     /// Disk faults done (issue 15), in order: time, node, what was damaged.
     damages: Vec<(u64, NodeId, damage::Damaged)>,
+    /// Per replica: its last start failed (recovery refused its disk).
+    refused: Vec<bool>,
     /// Per replica: the running incarnation's event queue (None while down).
     inboxes: Vec<Option<futures::channel::mpsc::UnboundedSender<replica::Event>>>,
     /// Every route fetch of every client, in completion order (only with name servers).
@@ -125,6 +127,7 @@ impl World {
             history: Vec::new(),
             recovery_failures: Vec::new(),
             damages: Vec::new(),
+            refused: vec![false; replicas as usize],
             inboxes: vec![None; replicas as usize],
             route_fetches: Vec::new(),
             consumer_offsets: BTreeMap::new(),
@@ -431,6 +434,7 @@ impl World {
         };
         match built {
             Ok(replica) => {
+                shared.refused[index] = false;
                 tracing::debug!(%node, incarnation, "replica started");
                 shared
                     .observer
@@ -438,6 +442,7 @@ impl World {
                 Some(replica)
             }
             Err(error) => {
+                shared.refused[index] = true;
                 shared.recovery_failures.push((now_us, node, error));
                 None
             }
