@@ -9,7 +9,8 @@ use std::path::Path;
 const SEEDS: [u64; 2] = [1, 2];
 
 fn scenario() -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/lost_vote_double_leader.ron");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/lost_vote_double_leader.ron");
     Scenario::load(&path).expect("lost_vote_double_leader is valid")
 }
 

@@ -3,7 +3,7 @@
 
 use crate::check::Verdict;
 use crate::report::{ms, ExpectationCheck, RunReport};
-use crate::run::outcome::{FindingKind, SeedOutcome};
+use crate::run::outcome::{Finding, FindingKind, SeedOutcome};
 use crate::scenario::{Millis, Scenario};
 
 /// The scenario's expectations against the run's report, in the order the table shows them.
@@ -53,10 +53,20 @@ fn lost_acked(report: &RunReport, bound: u64) -> ExpectationCheck {
 
 /// `expect.recovery_failed`: the worst seed's replicas that refused their damaged disk.
 fn recovery_failed(report: &RunReport, bound: u64) -> ExpectationCheck {
+    // Distinct replicas: a refused replica may be restarted (and refuse) again.
     let worst = report
         .per_seed
         .iter()
-        .map(|o| o.count(FindingKind::RecoveryFailed) as u64)
+        .map(|o| {
+            o.findings
+                .iter()
+                .filter_map(|finding| match finding {
+                    Finding::RecoveryFailed { node, .. } => Some(*node),
+                    _ => None,
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .len() as u64
+        })
         .max()
         .unwrap_or(0);
     ExpectationCheck {
