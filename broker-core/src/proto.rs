@@ -24,6 +24,9 @@ pub enum VoteRejectReason {
     /// DLedger fidelity: the candidate's term is below the term of our last entry
     /// (`REJECT_TERM_SMALL_THAN_LEDGER`).
     TermSmallThanLedger,
+    /// `disk_marks`: our disk lost what we acknowledged or voted, and we have not caught up
+    /// from a leader yet: we vote for nobody.
+    CatchingUp,
 }
 
 /// A Raft message. Heartbeats are `AppendRequest`s with no entries.
@@ -69,6 +72,10 @@ pub enum Message {
         match_or_hint: LogIndex,
         /// The follower's last log index, durable or not.
         last_log_index: LogIndex,
+        /// `disk_marks`: the follower's disk lost entries it may have acknowledged and it has
+        /// not caught up since: the leader forgets its acknowledgements beyond its log.
+        #[serde(default)]
+        forgot: bool,
         /// The highest `read_round` the follower has received from the leader of its current
         /// term (0: none): echoing a round confirms that the follower was still in the leader's
         /// term after that round was sent.

@@ -85,11 +85,13 @@ fn check_bad(name: &str) {
 const BAD_FILES: &[&str] = &[
     "bad_clock_offset.ron",
     "bad_duration.ron",
+    "corrupt_zero_bits.ron",
     "fault_after_duration.ron",
     "missing_workload.ron",
     "node_out_of_range.ron",
     "partition_overlap.ron",
     "syntax_error.ron",
+    "truncate_zero_entries.ron",
     "unclosed.ron",
     "unknown_fault.ron",
     "unknown_field.ron",

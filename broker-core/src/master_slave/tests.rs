@@ -22,6 +22,7 @@ fn node(config: &Config, id: NodeId, entries: Vec<Entry>) -> MasterSlaveBroker {
         id,
         vec![MASTER, SLAVE],
         RecoveredState {
+            rejoining: false,
             entries,
             ..RecoveredState::default()
         },
@@ -496,6 +497,7 @@ fn recovery_cuts_a_torn_tail() {
         MASTER,
         vec![MASTER, SLAVE],
         RecoveredState {
+            rejoining: false,
             entries,
             ..RecoveredState::default()
         },

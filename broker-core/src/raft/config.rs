@@ -37,6 +37,18 @@ pub struct Config {
     /// Which of DLedger's departures from the Raft paper this replica makes (default: none).
     #[serde(default)]
     pub fidelity: Fidelity,
+    /// Disk marks (issue 15): the hard state carries a commit mark, recovery refuses a disk
+    /// that lost committed entries, and a node that forgot what it acknowledged or voted
+    /// (damaged log, lost hard state, wiped disk) neither votes nor campaigns until it has
+    /// caught up from a leader (`store::recover`). Off by default (the behaviour before);
+    /// the simulator turns it on.
+    #[serde(default)]
+    pub disk_marks: bool,
+    /// Test-only unsafe switch: a node that lost its hard state or disk rebuilds its term from
+    /// its log and votes at once (the classic lost-vote bug: two leaders in a term, lost
+    /// committed entries). Needs `disk_marks` (refusals still apply).
+    #[serde(default)]
+    pub unsafe_vote_after_disk_loss: bool,
 }
 
 fn default_pending_reads_max() -> u32 {
@@ -156,6 +168,8 @@ impl Default for Config {
             transfer_timeout_ms: 5000,
             pending_reads_max: default_pending_reads_max(),
             fidelity: Fidelity::RAFT,
+            disk_marks: false,
+            unsafe_vote_after_disk_loss: false,
         }
     }
 }

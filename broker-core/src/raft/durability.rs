@@ -45,6 +45,11 @@ impl Durability {
         &self.durable_hard_state
     }
 
+    /// `Persist` ops wait for a `Sync`.
+    pub(super) fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
     /// Notes that a `Persist` op was emitted.
     pub(super) fn mark_dirty(&mut self) {
         self.dirty = true;

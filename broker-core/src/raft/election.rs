@@ -28,6 +28,11 @@ impl Node {
     /// The election timer fired: a follower or pre-candidate (re)starts a pre-vote (or a vote
     /// when pre-vote is off); a candidate whose election failed tries again in a new term.
     pub(super) fn election_timeout(&mut self) {
+        if self.forgotten.is_some() {
+            // Forgot what it acknowledged or voted: no campaign before catching up.
+            self.reset_election_timer();
+            return;
+        }
         match self.role {
             Role::Candidate if self.config.fidelity.dledger_vote_checks => {
                 self.dledger_retry_election();
@@ -128,7 +133,9 @@ impl Node {
     }
 
     pub(super) fn on_vote_request(&mut self, from: NodeId, request: VoteRequestView) {
-        let outcome = if request.pre_vote {
+        let outcome = if self.forgotten.is_some() {
+            Err(VoteRejectReason::CatchingUp)
+        } else if request.pre_vote {
             self.judge_pre_vote(request)
         } else if self.config.fidelity.dledger_vote_checks {
             self.judge_dledger_vote(from, request)
@@ -364,7 +371,10 @@ impl Node {
     /// The leader asks us to take over: elect now, without pre-vote, bypassing stickiness.
     pub(super) fn on_timeout_now(&mut self, from: NodeId, term: Term) {
         let from_our_leader = term == self.hard_state.term && self.leader == Some(from);
-        if from_our_leader && matches!(self.role, Role::Follower | Role::PreCandidate) {
+        if from_our_leader
+            && self.forgotten.is_none()
+            && matches!(self.role, Role::Follower | Role::PreCandidate)
+        {
             self.start_election(true);
         }
     }

@@ -106,18 +106,3 @@ impl RaftLog {
         (last_term, last_index) >= (self.last_term(), self.last_index())
     }
 }
-
-/// Cuts a recovered log at its first entry that is not consecutive or whose chained checksum does
-/// not verify (a torn tail). Returns the valid prefix and the index where the cut happened.
-pub(super) fn cut_torn_tail(mut entries: Vec<Entry>) -> (Vec<Entry>, Option<LogIndex>) {
-    let mut previous_checksum = 0u32;
-    for (position, entry) in entries.iter().enumerate() {
-        let expected = LogIndex(position as u64 + 1);
-        if entry.index != expected || !entry.verifies_after(previous_checksum) {
-            entries.truncate(position);
-            return (entries, Some(expected));
-        }
-        previous_checksum = entry.checksum;
-    }
-    (entries, None)
-}

@@ -13,12 +13,12 @@
 
 use super::durability::Durability;
 use super::invariants::Watermark;
-use super::log::{cut_torn_tail, RaftLog};
+use super::log::RaftLog;
 use super::progress::Progress;
 use super::reads::ReadQueue;
 use super::{Config, Effect, Input, ProposeOutcome, ReadOutcome, Role, SafetyViolation, Status};
 use crate::proto::{Message, VoteRejectReason};
-use crate::store::{Entry, HardState, PersistOp, RecoveredState};
+use crate::store::{Entry, Forgotten, HardState, PersistOp, RecoveredState};
 use crate::types::{LogIndex, NodeId, ProposalId, ReadId, Term};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -46,6 +46,9 @@ pub enum RecoveryError {
     /// The recovered hard state votes for a node that is not a member.
     #[error("recovered vote for {voted_for}, who is not among the members")]
     VoteForNonMember { voted_for: NodeId },
+    /// `disk_marks`: what this disk lost was committed (`store::recover`).
+    #[error("disk damage: {0}")]
+    Disk(#[from] crate::store::DiskDamage),
 }
 
 /// Who waits for an entry this leader appended: a client proposal, or a read through the log.
@@ -165,6 +168,9 @@ pub struct Node {
     pub(super) safety_violations: Vec<SafetyViolation>,
     /// Broken Raft safety properties recorded by this node instance, taken or not.
     pub(super) safety_violations_total: u64,
+    /// `disk_marks`: this node forgot what it acknowledged or voted; it neither votes nor
+    /// campaigns until it has caught up (`caught_up_after_disk_loss`).
+    pub(super) forgotten: Option<Forgotten>,
 }
 
 impl Node {
@@ -188,16 +194,23 @@ impl Node {
         if !members.contains(&id) {
             return Err(RecoveryError::NotAMember { id, members });
         }
-        let RecoveredState {
+        let recovery = crate::store::recover(
+            recovered,
+            config.disk_marks,
+            config.unsafe_vote_after_disk_loss,
+        )?;
+        let crate::store::Recovery {
             hard_state,
             entries,
-        } = recovered;
+            cut_at,
+            forgotten,
+            hard_state_rebuilt,
+        } = recovery;
         if let Some(voted_for) = hard_state.voted_for {
             if !members.contains(&voted_for) {
                 return Err(RecoveryError::VoteForNonMember { voted_for });
             }
         }
-        let (entries, cut_at) = cut_torn_tail(entries);
         if let Some(entry) = entries.iter().find(|entry| entry.term > hard_state.term) {
             return Err(RecoveryError::EntryTermAboveHardState {
                 index: entry.index,
@@ -233,12 +246,16 @@ impl Node {
             watermark,
             safety_violations: Vec::new(),
             safety_violations_total: 0,
+            forgotten,
         };
         node.reset_election_timer();
         if let Some(from) = cut_at {
             node.persist(PersistOp::TruncateFrom { from });
-            node.flush_sync();
         }
+        if hard_state_rebuilt {
+            node.persist(PersistOp::HardState(node.hard_state.clone()));
+        }
+        node.flush_sync();
         Ok(node)
     }
 
@@ -386,14 +403,20 @@ impl Node {
                 match_or_hint,
                 last_log_index,
                 read_round,
-            } => self.on_append_response(
-                from,
-                term,
-                success,
-                match_or_hint,
-                last_log_index,
-                read_round,
-            ),
+                forgot,
+            } => {
+                if forgot {
+                    self.forget_acks_beyond(from, term, last_log_index);
+                }
+                self.on_append_response(
+                    from,
+                    term,
+                    success,
+                    match_or_hint,
+                    last_log_index,
+                    read_round,
+                )
+            }
             Message::TimeoutNow { term } => self.on_timeout_now(from, term),
         }
     }
@@ -436,6 +459,7 @@ impl Node {
             self.leader_advance_commit();
             self.advance_reads();
         }
+        self.mark_disk();
         self.flush_sync();
         if self.role == Role::Leader {
             self.replicate();
@@ -446,6 +470,28 @@ impl Node {
         }
         self.apply_committed();
         self.answer_applied_reads();
+    }
+
+    /// `disk_marks`: when writes are already going to disk in this step, the hard state
+    /// rides along after them (no fsync of its own) with the commit index known durable here
+    /// (commit and durable index both: a torn unsynced tail is never below it) and the log's
+    /// last index, so every synced entry is at or below `log_end_mark`.
+    fn mark_disk(&mut self) {
+        if !self.config.disk_marks || !self.durability.is_dirty() {
+            return;
+        }
+        let commit_mark = self
+            .commit_index
+            .min(self.durability.durable_index())
+            .max(self.hard_state.commit_mark);
+        let log_end_mark = self.log.last_index();
+        let marks = (self.hard_state.commit_mark, self.hard_state.log_end_mark);
+        if (commit_mark, log_end_mark) == marks {
+            return;
+        }
+        self.hard_state.commit_mark = commit_mark;
+        self.hard_state.log_end_mark = log_end_mark;
+        self.persist(PersistOp::HardState(self.hard_state.clone()));
     }
 
     // ---- small helpers shared by the sibling files ----
@@ -501,7 +547,12 @@ impl Node {
     /// Changes the hard state and asks to persist it. A hard-state write still waiting right
     /// before this one (same unsynced batch, nothing in between) is replaced rather than repeated.
     pub(super) fn set_hard_state(&mut self, term: Term, voted_for: Option<NodeId>) {
-        self.hard_state = HardState { term, voted_for };
+        self.hard_state = HardState {
+            term,
+            voted_for,
+            commit_mark: self.hard_state.commit_mark,
+            log_end_mark: self.hard_state.log_end_mark,
+        };
         let op = PersistOp::HardState(self.hard_state.clone());
         if let Some(Effect::Persist(PersistOp::HardState(_))) = self.effects.last() {
             self.effects.pop();

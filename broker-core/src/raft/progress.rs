@@ -39,7 +39,8 @@ impl Rejection {
 
 #[derive(Debug, Clone)]
 pub(super) struct Progress {
-    /// Highest index known durable on the follower and equal to ours. Never decreases.
+    /// Highest index known durable on the follower and equal to ours. Never decreases, except
+    /// when the follower's disk lost acknowledged entries (`forget_beyond`).
     pub(super) match_index: LogIndex,
     /// Next index to send (optimistic: entries in flight are already counted).
     pub(super) next_index: LogIndex,
@@ -134,6 +135,17 @@ impl Progress {
         }
         self.probe_from(retry_from);
         true
+    }
+
+    /// `disk_marks`: the follower's disk lost what it acknowledged; its log ends at
+    /// `follower_last`. Its acknowledgements beyond that no longer count: probe from there.
+    pub(super) fn forget_beyond(&mut self, follower_last: LogIndex) {
+        if follower_last >= self.match_index {
+            return;
+        }
+        self.match_index = follower_last;
+        self.window_start = follower_last;
+        self.probe_from(follower_last.next());
     }
 
     /// Unacknowledged for too long: probe again from just after the match index.

@@ -154,6 +154,7 @@ impl Node {
             match_or_hint: hint,
             last_log_index: self.log.last_index(),
             read_round: self.duty.read_round,
+            forgot: self.forgotten.is_some(),
         };
         self.send(to, msg);
     }
@@ -192,6 +193,35 @@ impl Node {
         let learned = leader_commit.min(self.duty.verified_match);
         self.commit_index = self.commit_index.max(learned);
         self.duty.ack_owed = true;
+        self.catch_up_after_disk_loss();
+    }
+
+    /// `disk_marks`: a node that forgot what it acknowledged or voted may vote again once a
+    /// leader has told it a commit index at or past everything its disk held, at an entry of
+    /// that leader's term (Raft commits an entry of its own term only after every earlier
+    /// committed one, so each entry committed with the lost acknowledgements is held again).
+    fn catch_up_after_disk_loss(&mut self) {
+        let Some(forgotten) = self.forgotten else {
+            return;
+        };
+        let at_leader_term = self.log.term_at(self.commit_index) == Some(self.hard_state.term);
+        if self.commit_index >= forgotten.through && self.commit_index.0 > 0 && at_leader_term {
+            self.forgotten = None;
+        }
+    }
+
+    /// A follower says its disk lost acknowledged entries: its match index is no more than
+    /// its log now (it could otherwise count toward a commit it does not hold).
+    pub(super) fn forget_acks_beyond(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        last_log_index: LogIndex,
+    ) {
+        if self.role != Role::Leader || term != self.hard_state.term {
+            return;
+        }
+        self.progress_mut(from).forget_beyond(last_log_index);
     }
 
     fn truncate_conflict(&mut self, from: LogIndex, term: Term) {
@@ -279,6 +309,7 @@ impl Node {
             match_or_hint: reportable,
             last_log_index: self.log.last_index(),
             read_round: self.duty.read_round,
+            forgot: self.forgotten.is_some(),
         };
         self.send(leader, msg);
     }

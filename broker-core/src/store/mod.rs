@@ -3,8 +3,10 @@
 //! `Input::Persisted`. After a crash the caller hands back what was durable as `RecoveredState`.
 
 mod entry;
+mod recovery;
 
 pub use entry::{chain_checksum, Entry, EntryKind};
+pub use recovery::{cut_at_first_bad_entry, recover, DiskDamage, Forgot, Forgotten, Recovery};
 
 use crate::types::{LogIndex, NodeId, Term};
 use serde::{Deserialize, Serialize};
@@ -14,6 +16,16 @@ use serde::{Deserialize, Serialize};
 pub struct HardState {
     pub term: Term,
     pub voted_for: Option<NodeId>,
+    /// A disk mark (`Config::disk_marks`): a commit index this node knew when it wrote this
+    /// hard state (a lower bound of what is committed), so recovery can tell that a damaged or
+    /// missing entry was committed (`recovery.rs`). 0 without disk marks.
+    #[serde(default)]
+    pub commit_mark: LogIndex,
+    /// A disk mark: the log's last index when this hard state was written. It is written after
+    /// the appends of its step, so every acknowledged (synced) entry is at or below it, and a
+    /// log that ends below it lost entries it may have acknowledged (a truncated file).
+    #[serde(default)]
+    pub log_end_mark: LogIndex,
 }
 
 /// One durable write, in the order the core asked for them. The caller applies them in order;
@@ -34,4 +46,7 @@ pub enum PersistOp {
 pub struct RecoveredState {
     pub hard_state: HardState,
     pub entries: Vec<Entry>,
+    /// The node ran before (its deployment says so, not its disk): an empty disk is a lost
+    /// one, not a new node's (`recovery.rs`).
+    pub rejoining: bool,
 }

@@ -95,6 +95,7 @@ impl Disk {
         RecoveredState {
             hard_state: self.hard_state.clone(),
             entries: self.entries.clone(),
+            rejoining: false,
         }
     }
 }

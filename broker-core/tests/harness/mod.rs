@@ -40,6 +40,8 @@ pub fn fast_config() -> Config {
         transfer_timeout_ms: 500,
         pending_reads_max: 64,
         fidelity: Fidelity::RAFT,
+        disk_marks: false,
+        unsafe_vote_after_disk_loss: false,
     }
 }
 

@@ -7,6 +7,10 @@
 //! `CrashTornTail` goes one further: at least one unsynced append survives and its last entry
 //! is corrupted, so recovery must find it with the chained checksum and cut it off.
 //!
+//! The disk faults of issue 15 (`Fault::Damage`: corrupt, truncate, wipe, lost hard state,
+//! misdirected write) kill the node as `Crash` does and damage its durable disk
+//! (`world::damage`); the node meets the damage when it restarts.
+//!
 //! The nemesis takes no lock and owns no world state: it resolves a fault's targets when the
 //! fault fires (drawing from its own seeded stream) and carries it out through the world's
 //! transitions (`World::crash`, `pause`, `cut`, `set_clock`...; the network faults live in
@@ -16,6 +20,7 @@
 //! Around every fault it has the world snapshot its leaders (`World::snapshot_leaders`), from
 //! which `metrics` finds the faults that took a group's leader out of its majority.
 
+pub mod atlas;
 pub mod plan;
 pub mod swarm;
 
@@ -153,6 +158,9 @@ impl Nemesis {
                 self.world.set_duplicate_ppm(*ppm);
                 Vec::new()
             }
+            Fault::Damage { target, damage } => self.for_each(target, |n, node| {
+                n.world.damage(node, *damage, &mut n.rng);
+            }),
             Fault::TransferLeader { group, to } => {
                 let Some((leader, _)) = self.world.leader_of(*group) else {
                     return Vec::new();

@@ -5,6 +5,7 @@
 //! numbers follow the world's numbering (replica `r` of group `g` is node `g × replicas + r`).
 
 use crate::ids::SimTime;
+use crate::world::damage::Damage;
 use broker_core::NodeId;
 
 /// Who a fault hits, resolved when it fires.
@@ -127,6 +128,12 @@ pub enum Fault {
         group: u32,
         to: Target,
     },
+    /// issue 15: kill the node (page cache kept) and damage its disk; it sees the damage when
+    /// restarted.
+    Damage {
+        target: Target,
+        damage: Damage,
+    },
 }
 
 impl Fault {
@@ -165,6 +172,20 @@ pub enum FaultKind {
     ClockStrobe,
     SlowDisk,
     TransferLeader,
+    Corrupt,
+    Truncate,
+    WipeDisk,
+    LoseHardState,
+    MisdirectedWrite,
+}
+
+/// Which replicas a swarm's disk faults may damage (`nemesis::atlas`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Atlas {
+    /// A fixed minority per seed and group.
+    Minority,
+    /// Any replica.
+    Unbounded,
 }
 
 /// Seeded swarm faults from the entry's time to the end of the fault phase (`swarm::draw`).
@@ -176,6 +197,7 @@ pub struct Swarm {
     pub every_ms_max: u64,
     pub length_ms_min: u64,
     pub length_ms_max: u64,
+    pub atlas: Atlas,
 }
 
 /// One entry of the plan.

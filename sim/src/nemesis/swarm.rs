@@ -6,8 +6,9 @@
 //!
 //! [`Timeline`] merges the fixed faults, the drawn ones and their undos in time order.
 
-use super::plan::{Fault, FaultKind, FaultPlan, Planned, Swarm, Target};
+use super::plan::{Atlas, Fault, FaultKind, FaultPlan, Planned, Swarm, Target};
 use crate::ids::SimTime;
+use crate::world::damage::{Damage, Spot};
 use crate::world::{mix_seed, WorldSpec};
 use broker_core::NodeId;
 use rand::seq::SliceRandom;
@@ -50,7 +51,11 @@ pub fn draw(
             .choose(&mut rng)
             .expect("invariant: validation requires at least one kind");
         let length = SimTime::from_ms(rng.gen_range(swarm.length_ms_min..=swarm.length_ms_max));
-        let fault = draw_fault(spec, &mut rng, kind, length);
+        let fault = if is_disk_damage(kind) {
+            draw_damage(spec, seed, &mut rng, kind, swarm.atlas)
+        } else {
+            draw_fault(spec, &mut rng, kind, length)
+        };
         draws.push(SwarmDraw { at, fault, length });
     }
 }
@@ -171,7 +176,56 @@ fn draw_fault(spec: &WorldSpec, rng: &mut ChaCha8Rng, kind: FaultKind, length: S
             group,
             to: Target::Follower { group },
         },
+        FaultKind::Corrupt
+        | FaultKind::Truncate
+        | FaultKind::WipeDisk
+        | FaultKind::LoseHardState
+        | FaultKind::MisdirectedWrite => unreachable!("invariant: disk kinds go to draw_damage"),
     }
+}
+
+fn is_disk_damage(kind: FaultKind) -> bool {
+    matches!(
+        kind,
+        FaultKind::Corrupt
+            | FaultKind::Truncate
+            | FaultKind::WipeDisk
+            | FaultKind::LoseHardState
+            | FaultKind::MisdirectedWrite
+    )
+}
+
+/// issue 15: a disk fault on a replica the atlas allows (`atlas::damageable`); with a
+/// single-replica group under the default atlas there is none, and the draw is a plain crash.
+fn draw_damage(
+    spec: &WorldSpec,
+    seed: u64,
+    rng: &mut ChaCha8Rng,
+    kind: FaultKind,
+    atlas: Atlas,
+) -> Fault {
+    let group = rng.gen_range(0..spec.groups);
+    let allowed = super::atlas::damageable(spec, seed, group, atlas);
+    let Some(node) = allowed.choose(rng).copied() else {
+        return Fault::Crash(Target::Leader { group });
+    };
+    let target = Target::Node(node);
+    let damage = match kind {
+        FaultKind::Corrupt => Damage::Corrupt {
+            at: match rng.gen_range(0..3) {
+                0 => Spot::Tail,
+                _ => Spot::Random,
+            },
+            bits: rng.gen_range(1..=8),
+        },
+        FaultKind::Truncate => Damage::Truncate {
+            entries: rng.gen_range(1..=200),
+        },
+        FaultKind::WipeDisk => Damage::Wipe,
+        FaultKind::LoseHardState => Damage::LoseHardState,
+        _ => Damage::Misdirected,
+    };
+    Fault::Damage { target, damage }
 }
 
 /// What undoes a drawn fault that resolved to `nodes`.
@@ -180,9 +234,10 @@ pub fn undo(spec: &WorldSpec, fault: &Fault, nodes: &[NodeId]) -> Vec<Fault> {
         nodes.iter().map(|node| make(Target::Node(*node))).collect()
     };
     match fault {
-        Fault::Crash(_) | Fault::CrashLosingUnsynced(_) | Fault::CrashTornTail(_) => {
-            each(&Fault::Restart)
-        }
+        Fault::Crash(_)
+        | Fault::CrashLosingUnsynced(_)
+        | Fault::CrashTornTail(_)
+        | Fault::Damage { .. } => each(&Fault::Restart),
         Fault::Isolate(_)
         | Fault::Partition(_)
         | Fault::OneWay { .. }

@@ -3,7 +3,7 @@
 
 use crate::check::Verdict;
 use crate::report::{ms, ExpectationCheck, RunReport};
-use crate::run::outcome::{FindingKind, SeedOutcome};
+use crate::run::outcome::{Finding, FindingKind, SeedOutcome};
 use crate::scenario::{Millis, Scenario};
 
 /// The scenario's expectations against the run's report, in the order the table shows them.
@@ -13,7 +13,10 @@ pub fn judge(scenario: &Scenario, report: &RunReport) -> Vec<ExpectationCheck> {
     if expect.linearizable {
         checks.push(linearizable(report));
     }
-    checks.push(other_safety(report));
+    if expect.recovery_failed > 0 {
+        checks.push(recovery_failed(report, expect.recovery_failed));
+    }
+    checks.push(other_safety(report, expect.recovery_failed > 0));
     checks.push(settled(scenario, report));
     let bounds = [
         ("detect", expect.failover_detect_p99_max),
@@ -48,6 +51,32 @@ fn lost_acked(report: &RunReport, bound: u64) -> ExpectationCheck {
     }
 }
 
+/// `expect.recovery_failed`: the worst seed's replicas that refused their damaged disk.
+fn recovery_failed(report: &RunReport, bound: u64) -> ExpectationCheck {
+    // Distinct replicas: a refused replica may be restarted (and refuse) again.
+    let worst = report
+        .per_seed
+        .iter()
+        .map(|o| {
+            o.findings
+                .iter()
+                .filter_map(|finding| match finding {
+                    Finding::RecoveryFailed { node, .. } => Some(*node),
+                    _ => None,
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .len() as u64
+        })
+        .max()
+        .unwrap_or(0);
+    ExpectationCheck {
+        name: "replicas refusing a damaged disk (per seed, worst)".into(),
+        bound: format!("<= {bound}"),
+        actual: worst.to_string(),
+        held: worst <= bound,
+    }
+}
+
 /// `expect.linearizable`: no seed's check found a violation or gave up.
 fn linearizable(report: &RunReport) -> ExpectationCheck {
     let seeds_with = |verdict: Verdict| {
@@ -69,9 +98,10 @@ fn linearizable(report: &RunReport) -> ExpectationCheck {
 
 /// Always: no safety finding besides those the other expectations bound (lost sends and
 /// their consequences, linearizability, settling).
-fn other_safety(report: &RunReport) -> ExpectationCheck {
+fn other_safety(report: &RunReport, recovery_bounded: bool) -> ExpectationCheck {
     let judged_elsewhere = |kind: FindingKind| {
         matches!(kind, FindingKind::LostAcked | FindingKind::NotLinearizable)
+            || (recovery_bounded && kind == FindingKind::RecoveryFailed)
             || kind.is_liveness()
             || kind.is_consequence_of_loss()
     };
@@ -92,11 +122,12 @@ fn other_safety(report: &RunReport) -> ExpectationCheck {
 /// Always: every group settled within `settle_max` of healing.
 fn settled(scenario: &Scenario, report: &RunReport) -> ExpectationCheck {
     let not_settled = u64::from(report.count(FindingKind::NotSettled));
+    let bound = scenario.expect.not_settled_max;
     ExpectationCheck {
         name: format!("groups not settled within {}", scenario.settle_max),
-        bound: "0".into(),
+        bound: bound.to_string(),
         actual: not_settled.to_string(),
-        held: not_settled == 0,
+        held: not_settled <= bound,
     }
 }
 

@@ -26,6 +26,8 @@ pub struct SeedRun {
     pub observations: Vec<Observation>,
     pub violations: Vec<(u64, InvariantViolation)>,
     pub recovery_failures: Vec<(u64, NodeId, String)>,
+    /// Disk faults done (issue 15): time, node, what was damaged.
+    pub damages: Vec<(u64, NodeId, crate::world::damage::Damaged)>,
     pub failover_faults: Vec<FailoverFault>,
     /// Master–slave: masters that restarted with fewer entries than they had acknowledged.
     pub lost_writes: Vec<observe::LostWrites>,
@@ -110,6 +112,7 @@ async fn supervise(spec: Arc<RunSpec>, seed: u64) -> SeedRun {
         observations: results.observations,
         violations: results.violations,
         recovery_failures: results.recovery_failures,
+        damages: results.damages,
         failover_faults: metrics::failover_faults(
             &results.leader_snapshots,
             spec.world.is_master_slave(),

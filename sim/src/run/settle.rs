@@ -20,7 +20,14 @@ pub async fn settle(world: &World, heal_at_us: u64, settle_max_us: u64) -> Vec<O
     loop {
         let now = world.now_us();
         for group in 0..spec.groups {
-            let statuses = world.member_statuses(group);
+            // A replica that refused its damaged disk is out of service: left out.
+            let statuses: Vec<Option<raft::Status>> = world
+                .member_statuses(group)
+                .into_iter()
+                .zip(world.refused_members(group))
+                .filter(|(_, refused)| !refused)
+                .map(|(status, _)| status)
+                .collect();
             let slot = group as usize;
             if settled[slot].is_none()
                 && (group_converged(&statuses) || caught_up_with(&statuses, previous[slot]))

@@ -7,6 +7,7 @@ use crate::ids::SimTime;
 use crate::nemesis::{self, swarm::SwarmDraw, FaultPlan, Planned};
 use crate::scenario::{self, Fault, FaultKind, Millis, Scenario, SignedMillis, Target};
 use crate::workload::{WorkloadSpec, SUSPECT_US_DEFAULT};
+use crate::world::damage::{Damage, Spot};
 use crate::world::{self, WorldSpec};
 use broker_core::broker::QueueKey;
 use broker_core::master_slave::ReplicationMode;
@@ -51,7 +52,11 @@ impl RunSpec {
     /// The run a (validated, supported: `check_supported`) scenario describes.
     pub fn from_scenario(scenario: &Scenario) -> RunSpec {
         let cluster = &scenario.cluster;
-        let raft = cluster.core_raft_config();
+        let mut raft = cluster.core_raft_config();
+        // issue 15: the simulator runs the core with disk marks (commit marks, refusals,
+        // no vote before catching up after disk loss).
+        raft.disk_marks = true;
+        raft.unsafe_vote_after_disk_loss = cluster.broken == scenario::Broken::VoteAfterDiskLoss;
         let duration = time(scenario.duration);
         let warmup = time(workload_start(scenario));
         let world = WorldSpec {
@@ -79,6 +84,8 @@ impl RunSpec {
                 scenario::Broken::Off => world::Broken::Off,
                 scenario::Broken::AckBeforeCommit => world::Broken::AckBeforeCommit,
                 scenario::Broken::AckWrongOffset => world::Broken::AckWrongOffset,
+                // Wired through the core's config above.
+                scenario::Broken::VoteAfterDiskLoss => world::Broken::Off,
             },
             triggers: scenario.triggers.iter().map(trigger_spec).collect(),
         };
@@ -266,10 +273,42 @@ fn planned(fault: &Fault) -> Planned {
             group: *group,
             to: target(*to),
         },
+        Fault::Corrupt {
+            target: t,
+            at,
+            bits,
+        } => F::Damage {
+            target: target(*t),
+            damage: Damage::Corrupt {
+                at: match at {
+                    scenario::CorruptAt::Tail => Spot::Tail,
+                    scenario::CorruptAt::Random => Spot::Random,
+                    scenario::CorruptAt::Entry(index) => Spot::Entry(*index),
+                },
+                bits: *bits,
+            },
+        },
+        Fault::Truncate { target: t, entries } => F::Damage {
+            target: target(*t),
+            damage: Damage::Truncate { entries: *entries },
+        },
+        Fault::WipeDisk(t) => F::Damage {
+            target: target(*t),
+            damage: Damage::Wipe,
+        },
+        Fault::LoseHardState(t) => F::Damage {
+            target: target(*t),
+            damage: Damage::LoseHardState,
+        },
+        Fault::MisdirectedWrite(t) => F::Damage {
+            target: target(*t),
+            damage: Damage::Misdirected,
+        },
         Fault::Random {
             kinds,
             every,
             length,
+            atlas,
         } => {
             return Planned::Swarm(nemesis::Swarm {
                 kinds: kinds.iter().map(|kind| fault_kind(*kind)).collect(),
@@ -277,6 +316,10 @@ fn planned(fault: &Fault) -> Planned {
                 every_ms_max: every.max.as_ms(),
                 length_ms_min: length.min.as_ms(),
                 length_ms_max: length.max.as_ms(),
+                atlas: match atlas {
+                    scenario::Atlas::Minority => nemesis::plan::Atlas::Minority,
+                    scenario::Atlas::Unbounded => nemesis::plan::Atlas::Unbounded,
+                },
             })
         }
     })
@@ -305,6 +348,11 @@ fn fault_kind(kind: FaultKind) -> nemesis::FaultKind {
         FaultKind::ClockStrobe => K::ClockStrobe,
         FaultKind::SlowDisk => K::SlowDisk,
         FaultKind::TransferLeader => K::TransferLeader,
+        FaultKind::Corrupt => K::Corrupt,
+        FaultKind::Truncate => K::Truncate,
+        FaultKind::WipeDisk => K::WipeDisk,
+        FaultKind::LoseHardState => K::LoseHardState,
+        FaultKind::MisdirectedWrite => K::MisdirectedWrite,
     }
 }
 
@@ -340,9 +388,7 @@ pub fn workload_start(scenario: &Scenario) -> Millis {
         .faults
         .first()
         .map_or(scenario.duration, |fault| fault.at);
-    Millis(
-        (raft.election_timeout_ms_base() + raft.vote_interval_ms_max + 1_000).min(first_fault.0),
-    )
+    Millis((raft.election_timeout_ms_base() + raft.vote_interval_ms_max + 1_000).min(first_fault.0))
 }
 
 /// A played fault in the scenario's vocabulary, at its time (faults fire on whole ms).
@@ -450,6 +496,24 @@ fn scenario_fault(fault: &nemesis::Fault) -> Fault {
             group: *group,
             to: t(to),
         },
+        F::Damage { target, damage } => {
+            let target = t(target);
+            match *damage {
+                Damage::Corrupt { at, bits } => Fault::Corrupt {
+                    target,
+                    at: match at {
+                        Spot::Tail => scenario::CorruptAt::Tail,
+                        Spot::Random => scenario::CorruptAt::Random,
+                        Spot::Entry(index) => scenario::CorruptAt::Entry(index),
+                    },
+                    bits,
+                },
+                Damage::Truncate { entries } => Fault::Truncate { target, entries },
+                Damage::Wipe => Fault::WipeDisk(target),
+                Damage::LoseHardState => Fault::LoseHardState(target),
+                Damage::Misdirected => Fault::MisdirectedWrite(target),
+            }
+        }
     }
 }
 

@@ -147,6 +147,25 @@ pub enum Fault {
     SlowDisk { target: Target, fsync: Millis },
     /// Ask the group's leader to hand leadership to `to`.
     TransferLeader { group: u32, to: Target },
+    // ---- disk faults beyond a crash (issue 15) ----
+    // Each kills the node (its unsynced writes stay in the page cache, as `Crash`) and damages
+    // what is on its disk; the node sees the damage when it is restarted (`Restart`).
+    /// Flip `bits` bits of one stored entry (its data or checksum): `Corrupt(target:
+    /// Follower(group: 0), at: Random, bits: 3)`.
+    Corrupt {
+        target: Target,
+        at: CorruptAt,
+        bits: u32,
+    },
+    /// Drop the last `entries` entries of the stored log (a file cut short).
+    Truncate { target: Target, entries: u32 },
+    /// The replica comes back with an empty disk under the same id: log and hard state gone.
+    WipeDisk(Target),
+    /// The hard state (term and vote, and its disk mark) is gone; the log is kept.
+    LoseHardState(Target),
+    /// A write landed at another entry's place: one stored entry is overwritten with a copy
+    /// of another (TigerBeetle's misdirected write).
+    MisdirectedWrite(Target),
     /// Seeded swarm faults, from `at` to the end of the fault phase: `Random(kinds: [Crash,
     /// Partition, ClockJump], every: ("2s", "10s"), for: ("1s", "8s"))`. Per seed, which kind
     /// fires, when, on whom, with what parameters and for how long is drawn from a ChaCha
@@ -157,7 +176,38 @@ pub enum Fault {
         every: MillisRange,
         #[serde(rename = "for")]
         length: MillisRange,
+        /// Which replicas the disk kinds may damage (default: a fixed minority per seed).
+        #[serde(default, skip_serializing_if = "Atlas::is_default")]
+        atlas: Atlas,
     },
+}
+
+/// Where `Corrupt` flips bits: the last stored entry, one drawn from the nemesis stream, or
+/// the entry at this log index (none when the log is shorter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CorruptAt {
+    Tail,
+    Random,
+    Entry(u64),
+}
+
+/// The storage fault atlas (TigerBeetle's VOPR): which replicas a swarm's disk faults
+/// (`Corrupt`, `Truncate`, `WipeDisk`, `LoseHardState`, `MisdirectedWrite`) may hit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Atlas {
+    /// A minority of each group, fixed per seed: a majority always keeps an intact copy of
+    /// every entry, so nothing committed may be lost.
+    #[default]
+    Minority,
+    /// Any replica: beyond the atlas, committed entries may be lost (the scenario says what
+    /// it expects).
+    Unbounded,
+}
+
+impl Atlas {
+    pub fn is_default(&self) -> bool {
+        *self == Atlas::Minority
+    }
 }
 
 /// The fault kinds a `Random` swarm may draw from.
@@ -183,10 +233,16 @@ pub enum FaultKind {
     ClockStrobe,
     SlowDisk,
     TransferLeader,
+    // issue 15: disk faults (bounded by the swarm's atlas)
+    Corrupt,
+    Truncate,
+    WipeDisk,
+    LoseHardState,
+    MisdirectedWrite,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 20] = [
+    pub const ALL: [FaultKind; 25] = [
         FaultKind::Crash,
         FaultKind::CrashLosingUnsynced,
         FaultKind::CrashTornTail,
@@ -207,7 +263,24 @@ impl FaultKind {
         FaultKind::ClockStrobe,
         FaultKind::SlowDisk,
         FaultKind::TransferLeader,
+        FaultKind::Corrupt,
+        FaultKind::Truncate,
+        FaultKind::WipeDisk,
+        FaultKind::LoseHardState,
+        FaultKind::MisdirectedWrite,
     ];
+
+    /// The disk kinds the atlas bounds.
+    pub fn is_disk_damage(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Corrupt
+                | FaultKind::Truncate
+                | FaultKind::WipeDisk
+                | FaultKind::LoseHardState
+                | FaultKind::MisdirectedWrite
+        )
+    }
 }
 
 impl Fault {
@@ -238,6 +311,11 @@ impl Fault {
             Fault::ClockDrift { .. } => "ClockDrift",
             Fault::SlowDisk { .. } => "SlowDisk",
             Fault::TransferLeader { .. } => "TransferLeader",
+            Fault::Corrupt { .. } => "Corrupt",
+            Fault::Truncate { .. } => "Truncate",
+            Fault::WipeDisk(_) => "WipeDisk",
+            Fault::LoseHardState(_) => "LoseHardState",
+            Fault::MisdirectedWrite(_) => "MisdirectedWrite",
         }
     }
 
@@ -250,7 +328,13 @@ impl Fault {
             | Fault::CrashTornTail(target)
             | Fault::ClockResync(target)
             | Fault::Restart(target)
-            | Fault::Isolate(target) => vec![("0", target)],
+            | Fault::Isolate(target)
+            | Fault::WipeDisk(target)
+            | Fault::LoseHardState(target)
+            | Fault::MisdirectedWrite(target) => vec![("0", target)],
+            Fault::Corrupt { target, .. } | Fault::Truncate { target, .. } => {
+                vec![("target", target)]
+            }
             Fault::Pause { target, .. }
             | Fault::ClockOffset { target, .. }
             | Fault::ClockDrift { target, .. }

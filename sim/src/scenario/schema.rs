@@ -254,6 +254,9 @@ pub enum Broken {
     AckBeforeCommit,
     /// SEND_OK with a queue offset a few past the one the send is stored at.
     AckWrongOffset,
+    /// A replica that lost its hard state or disk votes at once (issue 15's classic bug:
+    /// broker-core `unsafe_vote_after_disk_loss`).
+    VoteAfterDiskLoss,
 }
 
 impl Broken {
@@ -456,6 +459,12 @@ pub struct Expect {
     pub linearizable: bool,
     /// Most acknowledged sends that may be lost per seed. Default 0.
     pub lost_acked: u64,
+    /// Most replicas per seed that may refuse to start from a damaged disk (issue 15: a disk
+    /// that lost committed entries is refused with a typed recovery error). Default 0.
+    pub recovery_failed: u64,
+    /// Most seeds whose groups may not settle (issue 15: beyond the storage fault atlas, a
+    /// group that lost a majority's copies may be unable to recover). Default 0.
+    pub not_settled_max: u64,
     /// Bounds across seeds on the failover stages of DESIGN.md (p99 over seeds).
     #[serde(
         deserialize_with = "deserialize_some_millis",
@@ -492,6 +501,8 @@ impl Default for Expect {
         Expect {
             linearizable: true,
             lost_acked: 0,
+            recovery_failed: 0,
+            not_settled_max: 0,
             failover_detect_p99_max: None,
             failover_elect_p99_max: None,
             failover_commit_p99_max: None,

@@ -285,6 +285,7 @@ pub fn apply(scenario: &Scenario, config: &SwarmConfig) -> Scenario {
             kinds,
             every,
             length,
+            ..
         } = &mut timed.fault
         {
             kinds.retain(|kind| config.kinds.contains(kind));

@@ -38,6 +38,10 @@ pub const SWARM_EVERY_MS_MIN: u64 = 100;
 pub const SWARM_HEARTBEAT_MS_MIN: u64 = 10;
 /// The most loss a swarm may draw (more and nothing is ever elected).
 pub const SWARM_LOSS_PPM_MAX: u32 = 300_000;
+/// Most bits one `Corrupt` flips.
+pub const CORRUPT_BITS_MAX: u32 = 4096;
+/// Most entries one `Truncate` drops.
+pub const TRUNCATE_ENTRIES_MAX: u32 = 1_000_000;
 /// Scenario and topic names: used in report file names.
 pub const NAME_BYTES_MAX: usize = 64;
 
@@ -525,7 +529,30 @@ fn validate_fault(path: &str, fault: &Fault, cluster: &Cluster) -> Check {
             kinds,
             every,
             length,
+            ..
         } => validate_random(path, kinds, *every, *length, cluster),
+        Fault::Corrupt { at, bits, .. } => {
+            count_in(
+                &format!("{path}.bits"),
+                (*bits).into(),
+                1,
+                CORRUPT_BITS_MAX.into(),
+            )?;
+            match at {
+                crate::scenario::CorruptAt::Entry(index) => {
+                    ensure(*index >= 1, &format!("{path}.at"), || {
+                        "log indexes start at 1".to_string()
+                    })
+                }
+                crate::scenario::CorruptAt::Tail | crate::scenario::CorruptAt::Random => Ok(()),
+            }
+        }
+        Fault::Truncate { entries, .. } => count_in(
+            &format!("{path}.entries"),
+            (*entries).into(),
+            1,
+            TRUNCATE_ENTRIES_MAX.into(),
+        ),
         Fault::Bridge { group } => group_ok(&format!("{path}.group"), *group, cluster),
         Fault::MajoritiesRing { group } => {
             group_ok(&format!("{path}.group"), *group, cluster)?;
@@ -566,6 +593,9 @@ fn validate_fault(path: &str, fault: &Fault, cluster: &Cluster) -> Check {
         Fault::Crash(_)
         | Fault::CrashLosingUnsynced(_)
         | Fault::CrashTornTail(_)
+        | Fault::WipeDisk(_)
+        | Fault::LoseHardState(_)
+        | Fault::MisdirectedWrite(_)
         | Fault::ClockResync(_)
         | Fault::Restart(_)
         | Fault::Isolate(_)

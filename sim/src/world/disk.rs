@@ -117,6 +117,15 @@ impl Disk {
     pub fn durable(&self) -> &RecoveredState {
         &self.durable
     }
+
+    /// The durable state, for disk faults (`damage`); only while nothing is pending.
+    pub fn durable_mut(&mut self) -> &mut RecoveredState {
+        assert!(
+            self.pending.is_empty(),
+            "invariant: a disk is damaged only while its node is down"
+        );
+        &mut self.durable
+    }
 }
 
 fn apply(state: &mut RecoveredState, op: PersistOp) {
@@ -161,6 +170,8 @@ mod tests {
     fn crash_drops_unsynced_writes() {
         let mut disk = Disk::new(2_000);
         disk.write(PersistOp::HardState(HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(1),
             voted_for: Some(NodeId(0)),
         }));

@@ -3,6 +3,7 @@
 //! saw it go; a paused node is up; a cut link is in the world's record of connectivity, which
 //! the send path consults (`network`).
 
+use super::damage::{Damage, Damaged};
 use super::network::{BaseNetwork, NetworkState};
 use super::observe::{LeaderMark, LeaderSnapshot, ObservedKind};
 use super::wire::replica_addr;
@@ -79,6 +80,18 @@ impl World {
         drop(shared);
         self.post().unbind(replica_addr(node));
         true
+    }
+
+    /// issue 15: kills the replica if it runs (as a process crash: the page cache survives),
+    /// then damages its durable disk; it meets the damage when restarted.
+    pub fn damage(&self, node: NodeId, damage: Damage, rng: &mut impl rand::Rng) -> Damaged {
+        self.crash(node, DiskFate::KeepUnsynced);
+        let now_us = self.now_us();
+        let mut shared = self.lock();
+        let done = super::damage::damage(&mut shared.disks[node.0 as usize], damage, rng);
+        tracing::info!(%node, ?damage, ?done, "disk damaged");
+        shared.damages.push((now_us, node, done.clone()));
+        done
     }
 
     /// Brings a crashed replica back (it recovers from its disk); a running one is left alone.
@@ -225,6 +238,17 @@ impl World {
             .filter(|m| network.link_works(node.0, m.0) && network.link_works(m.0, node.0))
             .count();
         reachable * 2 > members.len()
+    }
+
+    /// Per replica of `group`: its last start refused its disk (issue 15: a recovery error);
+    /// it stays down, out of service, and the settle check leaves it out.
+    pub fn refused_members(&self, group: u32) -> Vec<bool> {
+        let shared = self.lock();
+        self.spec
+            .members(group)
+            .iter()
+            .map(|node| shared.refused[node.0 as usize])
+            .collect()
     }
 
     /// What each replica of `group` last reported (None while down or before its first step).

@@ -6,6 +6,7 @@
 pub mod alarm;
 pub mod clock;
 pub mod coverage;
+pub mod damage;
 pub mod disk;
 mod faults;
 pub mod nameserver;
@@ -58,6 +59,10 @@ struct Shared {
     observer: Observer,
     history: Vec<Operation>,
     recovery_failures: Vec<(u64, NodeId, String)>,
+    /// Disk faults done (issue 15), in order: time, node, what was damaged.
+    damages: Vec<(u64, NodeId, damage::Damaged)>,
+    /// Per replica: its last start failed (recovery refused its disk).
+    refused: Vec<bool>,
     /// Per replica: the running incarnation's event queue (None while down).
     inboxes: Vec<Option<futures::channel::mpsc::UnboundedSender<replica::Event>>>,
     /// Every route fetch of every client, in completion order (only with name servers).
@@ -101,6 +106,7 @@ pub struct WorldResults {
     pub observations: Vec<Observation>,
     pub violations: Vec<(u64, InvariantViolation)>,
     pub recovery_failures: Vec<(u64, NodeId, String)>,
+    pub damages: Vec<(u64, NodeId, damage::Damaged)>,
     pub lost_writes: Vec<LostWrites>,
     pub final_logs: Vec<Vec<AppliedEntry>>,
     pub trace_hash: u64,
@@ -132,6 +138,8 @@ impl World {
             },
             history: Vec::new(),
             recovery_failures: Vec::new(),
+            damages: Vec::new(),
+            refused: vec![false; replicas as usize],
             inboxes: vec![None; replicas as usize],
             route_fetches: Vec::new(),
             consumer_offsets: BTreeMap::new(),
@@ -504,7 +512,9 @@ impl World {
         let index = node.0 as usize;
         shared.incarnations[index] += 1;
         let incarnation = shared.incarnations[index];
-        let recovered = shared.disks[index].recover();
+        let mut recovered = shared.disks[index].recover();
+        // The deployment knows the replica ran before: an empty disk is a lost one.
+        recovered.rejoining = incarnation > 1;
         let group = self.spec.group_of(node);
         let rng_seed = mix_seed(self.seed, u64::from(node.0), u64::from(incarnation));
         let built: Result<Box<dyn ReplicaNode>, String> = match self.spec.replication {
@@ -533,6 +543,7 @@ impl World {
         };
         match built {
             Ok(replica) => {
+                shared.refused[index] = false;
                 tracing::debug!(%node, incarnation, "replica started");
                 shared
                     .observer
@@ -540,6 +551,7 @@ impl World {
                 Some(replica)
             }
             Err(error) => {
+                shared.refused[index] = true;
                 shared.recovery_failures.push((now_us, node, error));
                 None
             }
@@ -601,6 +613,7 @@ impl World {
             observations: std::mem::take(&mut shared.observer.events),
             violations: std::mem::take(&mut shared.observer.violations),
             recovery_failures: std::mem::take(&mut shared.recovery_failures),
+            damages: std::mem::take(&mut shared.damages),
             lost_writes: std::mem::take(&mut shared.observer.lost_writes),
             final_logs,
             trace_hash: shared.observer.trace_hash(),

@@ -134,7 +134,10 @@ fn voter_refuses_a_candidate_with_an_older_log() {
     // Why: Leader Completeness (§5.4.1) rests on voters refusing candidates whose last term is
     // older, or whose log is shorter with the same last term.
     let recovered = RecoveredState {
+        rejoining: false,
         hard_state: HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -237,6 +240,7 @@ fn restarted_voter_does_not_vote_twice_in_a_term() {
         voter.take_effects()
     );
     let durable = RecoveredState {
+        rejoining: false,
         hard_state: voter.durable_hard_state().clone(),
         entries: Vec::new(),
     };
@@ -259,6 +263,7 @@ fn restarted_voter_does_not_vote_twice_in_a_term() {
     voter.step(100, msg(N1, vote_request(1, N1, (0, 0), false)));
     assert_eq!(vec![hard_state(1, Some(N1)), sync(1)], voter.take_effects());
     let durable = RecoveredState {
+        rejoining: false,
         hard_state: voter.durable_hard_state().clone(),
         entries: Vec::new(),
     };
@@ -295,6 +300,7 @@ fn higher_term_message_turns_a_leader_into_a_follower_and_fails_its_proposals() 
         match_or_hint: LogIndex(0),
         last_log_index: LogIndex(0),
         read_round: 0,
+        forgot: false,
     };
     leader.step(AFTER_TIMEOUT_MS + 2, msg(N2, newer));
     let effects = leader.take_effects();

@@ -64,7 +64,10 @@ fn elected(count: u32, config: Config, recovered: RecoveredState) -> (Node, Vec<
 /// S1's disk in Figure 8 (c): it led term 2 and wrote index 2 (term 2); S5 led term 3.
 fn figure_8_s1() -> RecoveredState {
     RecoveredState {
+        rejoining: false,
         hard_state: HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(3),
             voted_for: None,
         },
@@ -134,7 +137,10 @@ fn dledger_compare_makes_previous_term_entries_count_toward_commit() {
     // entries then commit without any entry of the new term. Without COMPARE (and without a
     // no-op) the leader's heartbeats check nothing beyond the match index and learn nothing.
     let recovered = || RecoveredState {
+        rejoining: false,
         hard_state: HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(1),
             voted_for: None,
         },
@@ -182,7 +188,10 @@ fn dledger_compare_makes_previous_term_entries_count_toward_commit() {
 /// A DLedger-fidelity voter (node 2 of 3) whose log is [1 (t1), 2 (t2)], in term 2.
 fn dledger_voter() -> Node {
     let recovered = RecoveredState {
+        rejoining: false,
         hard_state: HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -219,7 +228,10 @@ fn dledger_voter_judges_the_log_before_the_term() {
 
     // Raft (pre-vote off): the stale term is reported, and a newer term is adopted.
     let recovered = RecoveredState {
+        rejoining: false,
         hard_state: HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -395,7 +407,10 @@ fn dledger_follower_records_a_lost_committed_entry_instead_of_panicking() {
     // DLedger fidelity records the State Machine Safety break as a value, lowers the commit
     // index below the cut, keeps what it applied (apply stays monotone) and goes on.
     let recovered = RecoveredState {
+        rejoining: false,
         hard_state: HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(4),
             voted_for: None,
         },
@@ -528,7 +543,10 @@ fn dledger_follower_points_the_leader_below_its_commit_index() {
     // conflicts at a committed index must be pointed there, or it could never repair the
     // follower; Raft's follower never points below commit + 1 (nothing committed conflicts).
     let recovered = || RecoveredState {
+        rejoining: false,
         hard_state: HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(4),
             voted_for: None,
         },
@@ -550,6 +568,7 @@ fn dledger_follower_points_the_leader_below_its_commit_index() {
         match_or_hint: LogIndex(hint),
         last_log_index: LogIndex(2),
         read_round: 0,
+        forgot: false,
     };
     for (config, hint) in [
         (Config::dledger_fidelity(), 2),

@@ -31,6 +31,7 @@ fn rejection(term: u64, hint: u64, last: u64) -> Message {
         match_or_hint: LogIndex(hint),
         last_log_index: LogIndex(last),
         read_round: 0,
+        forgot: false,
     }
 }
 
@@ -221,7 +222,10 @@ fn follower_keeps_a_reordered_batch_instead_of_rejecting_it() {
 /// the term-1 leader crashed), stepped once at time 0.
 fn survivor_of_term_1(id: NodeId) -> Node {
     let recovered = RecoveredState {
+        rejoining: false,
         hard_state: HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(1),
             voted_for: None,
         },

@@ -77,6 +77,8 @@ pub(super) fn send(to: NodeId, msg: Message) -> Effect {
 
 pub(super) fn hard_state(term: u64, voted_for: Option<NodeId>) -> Effect {
     Effect::Persist(PersistOp::HardState(HardState {
+        commit_mark: LogIndex(0),
+        log_end_mark: LogIndex(0),
         term: Term(term),
         voted_for,
     }))
@@ -120,6 +122,7 @@ pub(super) fn append_ok(term: u64, matched: u64, last: u64) -> Message {
         match_or_hint: LogIndex(matched),
         last_log_index: LogIndex(last),
         read_round: 0,
+        forgot: false,
     }
 }
 

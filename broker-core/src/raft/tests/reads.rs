@@ -43,6 +43,7 @@ fn echo(term: u64, matched: u64, round: u64) -> Message {
         match_or_hint: LogIndex(matched),
         last_log_index: LogIndex(matched),
         read_round: round,
+        forgot: false,
     }
 }
 

@@ -116,6 +116,7 @@ fn follower_rejects_a_gap_with_a_hint_to_its_log_end() {
                     match_or_hint: LogIndex(1),
                     last_log_index: LogIndex(0),
                     read_round: 0,
+                    forgot: false,
                 }
             ),
             sync(1),
@@ -129,7 +130,10 @@ fn follower_truncates_a_conflicting_uncommitted_suffix() {
     // Why: entries of a deposed leader that never committed must give way to the new leader's;
     // the disk must see the truncation before the new entries.
     let recovered = RecoveredState {
+        rejoining: false,
         hard_state: HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -164,7 +168,10 @@ fn follower_refuses_to_truncate_a_committed_entry() {
     // Why: a committed entry is forever (§5.4); a leader asking to overwrite one is a safety
     // bug somewhere, and the node must stop rather than diverge.
     let recovered = RecoveredState {
+        rejoining: false,
         hard_state: HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -223,7 +230,10 @@ fn figure_8_an_older_term_entry_is_not_committed_by_counting() {
     // because S5 (last term 3) could still win an election and overwrite it. It commits only
     // with the term-4 entry after it.
     let recovered = RecoveredState {
+        rejoining: false,
         hard_state: HardState {
+            commit_mark: LogIndex(0),
+            log_end_mark: LogIndex(0),
             term: Term(3),
             voted_for: None,
         },
