@@ -130,6 +130,8 @@ fn torn_tail_is_cut_by_recovery() {
     disk.write(PersistOp::HardState(HardState {
         term: Term(1),
         voted_for: Some(NodeId(0)),
+        commit_mark: LogIndex(0),
+        log_end_mark: LogIndex(0),
     }));
     let mut previous = 0;
     for index in 1..=5 {

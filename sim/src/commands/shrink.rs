@@ -369,7 +369,7 @@ fn lower_workload(trials: &mut Trials, best: &mut Scenario) -> bool {
     with(&|s| s.workload.send_rate = (s.workload.send_rate / 4).max(1));
     with(&|s| s.workload.send_rate = (s.workload.send_rate / 2).max(1));
     with(&|s| s.workload.consumers = 0);
-    with(&|s| s.workload.consumers = s.workload.consumers / 2);
+    with(&|s| s.workload.consumers /= 2);
     with(&|s| {
         for topic in &mut s.workload.topics {
             topic.queues = 1;
