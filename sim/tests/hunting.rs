@@ -215,8 +215,9 @@ fn swarm_hunt_seeds_draw_their_configuration_and_reach_deep_events() {
 }
 
 // The test-only broker that acknowledges before commit, run under the hunt's configuration
-// (raft variant): caught by a data-loss finding (lost, not linearizable, Raft invariant) in 8 of
-// seeds 1-10. `HUNT_ACK_SEEDS=200` measures the share over more seeds (README has the figure).
+// (raft variant): caught by a data-loss finding (lost, not linearizable, Raft invariant) in at
+// least 9 of seeds 1-10 (91 of 100 measured). `HUNT_ACK_SEEDS=100` measures the share over more
+// seeds (README has the figure).
 #[test]
 fn ack_before_commit_is_caught_under_the_hunt() {
     let mut scenario = hunt_variant("raft");
@@ -236,8 +237,59 @@ fn ack_before_commit_is_caught_under_the_hunt() {
         .count();
     println!("AckBeforeCommit caught in {caught} of {count} seeds");
     assert!(
-        caught * 10 >= seeds.len() * 7,
+        caught * 10 >= seeds.len() * 9,
         "caught in {caught} of {} seeds",
         seeds.len()
     );
+}
+
+const CLOCK_SKIPS: &str = "sim/tests/data/faults/broken_clock_skips.ron";
+
+fn unexplained(outcome: &sim::run::outcome::SeedOutcome) -> u32 {
+    outcome
+        .findings
+        .iter()
+        .filter_map(|f| match f {
+            sim::run::outcome::Finding::UnexplainedElection { count, .. } => Some(*count),
+            _ => None,
+        })
+        .sum()
+}
+
+// The unexplained-election oracle against a planted timer defect it was not written with:
+// clocks that silently skip ahead make followers campaign while their leader is heard. The
+// same calm cluster with the real clocks gives no such finding, and the defect is reported as
+// liveness, never as data loss.
+#[test]
+fn elections_nothing_explains_are_found_and_only_then() {
+    let path = common::workspace().join(CLOCK_SKIPS);
+    let broken = sim::scenario::Scenario::load(&path).expect("the planted scenario is valid");
+    let seeds: Vec<u64> = (1..=10).collect();
+    let outcomes = run_seeds(&broken, &seeds);
+    let caught = outcomes.iter().filter(|o| unexplained(o) > 0).count();
+    assert!(caught >= 5, "caught in {caught} of 10 seeds");
+    for outcome in &outcomes {
+        assert!(
+            outcome.findings.iter().all(|f| !f.is_safety()),
+            "seed {}: {:?}",
+            outcome.seed,
+            outcome.findings
+        );
+    }
+    let mut real = broken.clone();
+    real.cluster.broken = sim::scenario::Broken::Off;
+    for outcome in run_seeds(&real, &seeds) {
+        assert_eq!(
+            unexplained(&outcome),
+            0,
+            "seed {}: {:?}",
+            outcome.seed,
+            outcome.findings
+        );
+        assert_eq!(
+            outcome.elections, 1,
+            "seed {}: a calm cluster elects once",
+            outcome.seed
+        );
+    }
 }

@@ -72,16 +72,15 @@ impl CompareRow {
                 .per_seed
                 .iter()
                 .flat_map(|o| o.findings.iter())
-                .filter(|f| {
-                    matches!(
-                        f,
-                        Finding::RaftInvariant {
-                            violation: InvariantViolation::ReportedByNode { .. },
-                            ..
-                        }
-                    )
+                .map(|f| match f {
+                    Finding::RaftInvariant {
+                        violation: InvariantViolation::ReportedByNode { .. },
+                        repeats,
+                        ..
+                    } => 1 + u64::from(*repeats),
+                    _ => 0,
                 })
-                .count() as u64,
+                .sum(),
             seeds: report.seeds.len(),
             lost_acked_total: lost_per_seed.iter().sum(),
             lost_acked_worst: lost_per_seed.iter().copied().max().unwrap_or(0),

@@ -18,6 +18,7 @@ pub fn judge(scenario: &Scenario, report: &RunReport) -> Vec<ExpectationCheck> {
     }
     checks.push(other_safety(report, expect.recovery_failed > 0));
     checks.push(settled(scenario, report));
+    checks.push(elections_explained(report));
     let bounds = [
         ("detect", expect.failover_detect_p99_max),
         ("elect", expect.failover_elect_p99_max),
@@ -128,6 +129,22 @@ fn settled(scenario: &Scenario, report: &RunReport) -> ExpectationCheck {
         bound: bound.to_string(),
         actual: not_settled.to_string(),
         held: not_settled <= bound,
+    }
+}
+
+/// Always: every new term had a cause (`run::elections`); a cluster whose timers fire with
+/// nothing to explain it is broken even when no data is lost.
+fn elections_explained(report: &RunReport) -> ExpectationCheck {
+    let seeds = report
+        .per_seed
+        .iter()
+        .filter(|o| o.count(FindingKind::UnexplainedElection) > 0)
+        .count();
+    ExpectationCheck {
+        name: "seeds with elections no fault explains".into(),
+        bound: "0".into(),
+        actual: seeds.to_string(),
+        held: seeds == 0,
     }
 }
 

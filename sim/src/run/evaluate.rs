@@ -9,7 +9,7 @@ use crate::metrics::{self, FailoverTimeline};
 use crate::run::outcome::{CheckSummary, Finding, FindingKind, OpCounts, SeedOutcome};
 use crate::run::RunSpec;
 use crate::run::SeedRun;
-use crate::world::observe::{AppliedEntry, ObservedKind};
+use crate::world::observe::{AppliedEntry, InvariantViolation, ObservedKind};
 use broker_core::raft::Role;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,6 +34,7 @@ pub fn evaluate(spec: &RunSpec, run: &SeedRun) -> SeedOutcome {
         });
     }
     findings.extend(not_settled(spec, run));
+    findings.extend(unexplained_elections(spec, run));
     let (elections, highest_term) = elections(run);
     SeedOutcome {
         seed: run.seed,
@@ -54,6 +55,29 @@ pub fn evaluate(spec: &RunSpec, run: &SeedRun) -> SeedOutcome {
         config: None,
         html: check::html::render_report_html(&report),
     }
+}
+
+/// One finding per group whose new terms the election audit could not explain.
+fn unexplained_elections(spec: &RunSpec, run: &SeedRun) -> Vec<Finding> {
+    let audit = super::elections::audit(spec, run);
+    let mut by_group: BTreeMap<u32, Vec<&super::elections::UnexplainedElection>> = BTreeMap::new();
+    for election in &audit.unexplained {
+        by_group.entry(election.group).or_default().push(election);
+    }
+    by_group
+        .into_iter()
+        .map(|(group, elections)| {
+            let first = elections[0];
+            Finding::UnexplainedElection {
+                group,
+                count: u32::try_from(elections.len()).expect("invariant: fewer than 2^32 terms"),
+                first_at_us: first.at_us,
+                node: first.node,
+                term: first.term,
+                window_us: spec.world.election_window_us(),
+            }
+        })
+        .collect()
 }
 
 /// Leaders elected (a replica's role becoming Leader) and the highest term any role reached.
@@ -98,13 +122,14 @@ fn failovers_and_healed_cuts(
 
 /// What the world itself saw go wrong: broken Raft invariants, then failed recoveries.
 fn world_findings(run: &SeedRun) -> Vec<Finding> {
-    let invariants = run
-        .violations
-        .iter()
-        .map(|(at_us, violation)| Finding::RaftInvariant {
-            at_us: *at_us,
-            violation: violation.clone(),
-        });
+    let invariants =
+        first_of_each_kind(&run.violations)
+            .into_iter()
+            .map(|((at_us, violation), repeats)| Finding::RaftInvariant {
+                at_us: *at_us,
+                violation: violation.clone(),
+                repeats,
+            });
     let recoveries =
         run.recovery_failures
             .iter()
@@ -114,6 +139,38 @@ fn world_findings(run: &SeedRun) -> Vec<Finding> {
                 error: error.clone(),
             });
     invariants.chain(recoveries).collect()
+}
+
+/// The first violation of each kind (a node's own report counts by what it reported), in
+/// order of first appearance, with how many more of that kind followed.
+fn first_of_each_kind(
+    violations: &[(u64, InvariantViolation)],
+) -> Vec<(&(u64, InvariantViolation), u32)> {
+    type Key = (
+        std::mem::Discriminant<InvariantViolation>,
+        Option<std::mem::Discriminant<broker_core::raft::SafetyViolation>>,
+    );
+    let key = |violation: &InvariantViolation| -> Key {
+        let reported = match violation {
+            InvariantViolation::ReportedByNode { violation, .. } => {
+                Some(std::mem::discriminant(violation))
+            }
+            _ => None,
+        };
+        (std::mem::discriminant(violation), reported)
+    };
+    let mut firsts: Vec<(Key, &(u64, InvariantViolation), u32)> = Vec::new();
+    for entry in violations {
+        let k = key(&entry.1);
+        match firsts.iter_mut().find(|(seen, _, _)| *seen == k) {
+            Some((_, _, repeats)) => *repeats += 1,
+            None => firsts.push((k, entry, 0)),
+        }
+    }
+    firsts
+        .into_iter()
+        .map(|(_, first, repeats)| (first, repeats))
+        .collect()
 }
 
 /// The safety oracles' violations (a loss's consequences under their own kinds, the sends
@@ -150,22 +207,45 @@ fn oracle_findings(spec: &RunSpec, run: &SeedRun, finals: &FinalState) -> Vec<Fi
     let unsettled = unsettled_groups(spec, run);
     let mut unconsumed_unsettled: BTreeMap<u32, usize> = BTreeMap::new();
     if spec.workload.consumers > 0 {
+        // Per queue: the first acknowledged send no consumer received, and how many in all
+        // (one consumer stuck is one finding, not one per message).
+        let mut never_pulled: BTreeMap<String, (String, u32)> = BTreeMap::new();
         for unconsumed in losses::unconsumed(&run.history, &lost) {
             let group = group_of(&unconsumed.queue);
             if unsettled.contains(&group) {
                 *unconsumed_unsettled.entry(group).or_default() += 1;
                 continue;
             }
-            findings.push(Finding::Safety {
-                kind: unconsumed
-                    .consequence
-                    .map_or(FindingKind::AckedNotConsumed, consequence_kind),
-                detail: format!(
-                    "op {}: {} acknowledged at {} offset {}, never pulled",
-                    unconsumed.op, unconsumed.body, unconsumed.queue, unconsumed.offset
-                ),
-            });
+            let detail = format!(
+                "op {}: {} acknowledged at {} offset {}, never pulled",
+                unconsumed.op, unconsumed.body, unconsumed.queue, unconsumed.offset
+            );
+            match unconsumed.consequence {
+                // A lost send's consequence is counted with the loss, send by send.
+                Some(consequence) => findings.push(Finding::Safety {
+                    kind: consequence_kind(consequence),
+                    detail,
+                }),
+                None => {
+                    never_pulled
+                        .entry(unconsumed.queue.to_string())
+                        .or_insert((detail, 0))
+                        .1 += 1;
+                }
+            }
         }
+        findings.extend(
+            never_pulled
+                .into_values()
+                .map(|(first, count)| Finding::Safety {
+                    kind: FindingKind::AckedNotConsumed,
+                    detail: if count == 1 {
+                        first
+                    } else {
+                        format!("{first}; {count} acknowledged sends of this queue never pulled")
+                    },
+                }),
+        );
     }
     let mut undecided: BTreeMap<u32, usize> = BTreeMap::new();
     for (queue, ops) in oracles::undecided_sends(&run.history, finals) {

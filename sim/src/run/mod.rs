@@ -2,6 +2,7 @@
 //! threads (`seeds`), and each seed's evaluation, `SeedRun -> evaluate -> SeedOutcome`
 //! (`evaluate`, `outcome`; the report layer judges the outcomes against the expectations).
 
+pub mod elections;
 pub mod evaluate;
 pub mod outcome;
 pub mod seed;

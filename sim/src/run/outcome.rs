@@ -16,10 +16,14 @@ use std::fmt;
 pub enum Finding {
     /// A node panicked (an assertion in the core or the adapter): the run stopped there.
     Panic { message: String },
-    /// A Raft invariant across nodes broke (see `world::observe`).
+    /// A Raft invariant across nodes broke (see `world::observe`): the first break of its
+    /// kind in the seed, and how many more of the same kind followed (one defect breaks the
+    /// same invariant at every later step; they are one finding, not hundreds).
     RaftInvariant {
         at_us: u64,
         violation: InvariantViolation,
+        #[serde(default)]
+        repeats: u32,
     },
     /// A restarting replica could not rebuild itself from its disk.
     RecoveryFailed {
@@ -42,6 +46,19 @@ pub enum Finding {
     /// unconsumed because the consumers could not drain it. One per such group; never counted
     /// as data loss.
     LossUnknown { group: u32, detail: String },
+    /// Liveness: the group entered new terms that no fault, perturbation, dropped datagram or
+    /// election under way explains (`run::elections`): its timers misbehave. One per group.
+    UnexplainedElection {
+        group: u32,
+        /// How many of the group's new terms were unexplained.
+        count: u32,
+        /// The first: when, which replica, which term.
+        first_at_us: u64,
+        node: NodeId,
+        term: u64,
+        /// How far back a cause was looked for.
+        window_us: u64,
+    },
 }
 
 impl Finding {
@@ -58,6 +75,7 @@ impl Finding {
             Finding::NotLinearizable { .. } => FindingKind::NotLinearizable,
             Finding::NotSettled { .. } => FindingKind::NotSettled,
             Finding::LossUnknown { .. } => FindingKind::LossUnknown,
+            Finding::UnexplainedElection { .. } => FindingKind::UnexplainedElection,
         }
     }
 }
@@ -97,10 +115,12 @@ pub enum FindingKind {
     AckedWrongOffset,
     /// A group that did not settle left some acknowledged sends undecided (`Finding::LossUnknown`).
     LossUnknown,
+    /// New terms no cause explains (`Finding::UnexplainedElection`).
+    UnexplainedElection,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 19] = [
+    pub const ALL: [FindingKind; 20] = [
         FindingKind::Panic,
         FindingKind::RaftInvariant,
         FindingKind::RecoveryFailed,
@@ -120,6 +140,7 @@ impl FindingKind {
         FindingKind::AckedNotConsumed,
         FindingKind::AckedWrongOffset,
         FindingKind::LossUnknown,
+        FindingKind::UnexplainedElection,
     ];
 
     /// The kind's text in reports, baselines and tables.
@@ -144,13 +165,17 @@ impl FindingKind {
             FindingKind::AckedNotConsumed => "acked_not_consumed",
             FindingKind::AckedWrongOffset => "acked_wrong_offset",
             FindingKind::LossUnknown => "loss_unknown",
+            FindingKind::UnexplainedElection => "unexplained_election",
         }
     }
 
-    /// Kinds about progress, not data: a group that did not settle, and what that left
-    /// undecided.
+    /// Kinds about progress, not data: a group that did not settle, what that left
+    /// undecided, and elections nothing explains.
     pub fn is_liveness(self) -> bool {
-        matches!(self, FindingKind::NotSettled | FindingKind::LossUnknown)
+        matches!(
+            self,
+            FindingKind::NotSettled | FindingKind::LossUnknown | FindingKind::UnexplainedElection
+        )
     }
 
     /// Kinds that only follow from a lost acknowledged send: counted and explained with the

@@ -49,6 +49,8 @@ pub struct SeedRun {
     pub triggers: std::collections::BTreeMap<String, u32>,
     /// Raft event coverage (`world::coverage`).
     pub events: std::collections::BTreeMap<String, u32>,
+    /// Replica-to-replica datagrams the network dropped, per addressee (`run::elections`).
+    pub peer_drops: crate::world::drops::PeerDrops,
 }
 
 /// Runs one seed in a fresh madsim runtime on the current thread (call on a fresh OS thread).
@@ -127,6 +129,7 @@ async fn supervise(spec: Arc<RunSpec>, seed: u64) -> SeedRun {
         played,
         triggers: results.triggers_fired,
         events: results.events,
+        peer_drops: results.peer_drops,
     };
     // Killed nodes' tasks are dropped when next polled: kill them all, then let the executor
     // run once so the tasks woken by the closed inboxes and sockets go.

@@ -84,6 +84,7 @@ impl RunSpec {
                 scenario::Broken::Off => world::Broken::Off,
                 scenario::Broken::AckBeforeCommit => world::Broken::AckBeforeCommit,
                 scenario::Broken::AckWrongOffset => world::Broken::AckWrongOffset,
+                scenario::Broken::ClockSkipsAhead => world::Broken::ClockSkipsAhead,
                 // Wired through the core's config above.
                 scenario::Broken::VoteAfterDiskLoss => world::Broken::Off,
             },
@@ -157,6 +158,7 @@ fn workload_spec(scenario: &Scenario, warmup: SimTime, duration: SimTime) -> Wor
         })
         .collect();
     let send_timeout_us = time(workload.send_timeout).as_us();
+    let suspect_us = suspect_window_us(scenario, send_timeout_us);
     WorkloadSpec {
         warmup_us: warmup.as_us(),
         duration_us: duration.as_us(),
@@ -165,18 +167,30 @@ fn workload_spec(scenario: &Scenario, warmup: SimTime, duration: SimTime) -> Wor
         queues,
         send_timeout_us,
         retry_backoff_us: 50_000,
-        // RocketMQ's latency fault tolerance keeps a broker that timed out out of rotation for
-        // seconds; shorter, and followers' stale leader hints send clients back to a dead
-        // leader before the election ends.
-        suspect_us: SUSPECT_US_DEFAULT.max(send_timeout_us),
+        suspect_us,
         // Half that: a group comes back into rotation while its replica that timed out is
         // still avoided, so a client without name servers asks another replica of the group
         // (and learns the new leader from its hint), not the dead one again.
-        group_avoid_us: SUSPECT_US_DEFAULT.max(send_timeout_us) / 2,
+        group_avoid_us: suspect_us / 2,
         consumers: workload.consumers,
         consumer_poll_us: 100_000,
         route_refresh_us: time(workload.route_refresh).as_us(),
     }
+}
+
+/// How long a client avoids a replica that timed out. RocketMQ's latency fault tolerance keeps
+/// such a broker out of rotation for seconds; shorter than an election, and followers' stale
+/// leader hints send clients back to a dead leader before the election ends. So: two election
+/// timeouts (the base plus the vote jitter's top), at least one send timeout, at most
+/// `SUSPECT_US_DEFAULT`. Under DLedger's 2 s heartbeats that is the default (10 s); under a
+/// hunt's compressed timing (20–200 ms heartbeats) it is a second or two, so a single lost pull
+/// does not keep a consumer away from the new leader past the end of the run.
+fn suspect_window_us(scenario: &Scenario, send_timeout_us: u64) -> u64 {
+    let raft = scenario.cluster.core_raft_config();
+    let election_us = (raft.election_timeout_ms_base() + raft.vote_interval_ms_max) * 1_000;
+    (2 * election_us)
+        .min(SUSPECT_US_DEFAULT)
+        .max(send_timeout_us)
 }
 
 fn time(millis: Millis) -> SimTime {

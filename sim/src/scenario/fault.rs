@@ -16,7 +16,7 @@ pub struct TimedFault {
 
 /// Who a fault hits, resolved when it fires. Node numbers follow `Cluster`'s numbering
 /// (replica `r` of group `g` is node `g × replicas + r`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Target {
     /// A fixed node: `Node(4)`.

@@ -257,6 +257,9 @@ pub enum Broken {
     /// A replica that lost its hard state or disk votes at once (issue 15's classic bug:
     /// broker-core `unsafe_vote_after_disk_loss`).
     VoteAfterDiskLoss,
+    /// Every replica's clock but replica 0's silently skips ahead by an election timeout every few seconds (a
+    /// broken timer source, no fault recorded): the unexplained-election oracle must see it.
+    ClockSkipsAhead,
 }
 
 impl Broken {

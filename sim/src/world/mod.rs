@@ -8,6 +8,7 @@ pub mod clock;
 pub mod coverage;
 pub mod damage;
 pub mod disk;
+pub mod drops;
 mod faults;
 pub mod nameserver;
 pub mod network;
@@ -76,6 +77,8 @@ struct Shared {
     triggers: triggers::Triggers,
     /// Raft event coverage (`coverage`).
     coverage: coverage::Coverage,
+    /// Replica-to-replica datagrams the network dropped, per addressee.
+    peer_drops: drops::PeerDrops,
 }
 
 pub struct World {
@@ -116,6 +119,8 @@ pub struct WorldResults {
     pub triggers_fired: BTreeMap<String, u32>,
     /// Raft event coverage (`coverage::EVENTS`), by event.
     pub events: BTreeMap<String, u32>,
+    /// Replica-to-replica datagrams the network dropped, per addressee.
+    pub peer_drops: drops::PeerDrops,
 }
 
 impl World {
@@ -147,6 +152,7 @@ impl World {
             leader_snapshots: Vec::new(),
             triggers: triggers::Triggers::new(spec.triggers.clone(), seed),
             coverage: coverage::Coverage::new(spec.replicas),
+            peer_drops: drops::PeerDrops::new(replicas, spec.election_window_us()),
         };
         let handle = madsim::runtime::Handle::current();
         let (post_wake, wakes) = mpsc::unbounded();
@@ -368,8 +374,22 @@ impl World {
 
     /// The node's local clock in ms (never negative).
     pub fn local_ms(&self, node: NodeId) -> u64 {
-        let local_us = self.lock().clocks[node.0 as usize].local_us(self.now_us());
+        let now_us = self.now_us();
+        let local_us = self.lock().clocks[node.0 as usize].local_us(now_us);
+        let skipped_us = self.broken_clock_skip_us(node, now_us);
         u64::try_from(local_us.max(0)).expect("invariant: clamped to >= 0") / 1_000
+            + skipped_us / 1_000
+    }
+
+    /// Test-only `Broken::ClockSkipsAhead`: how far the clock of a replica other than 0 has
+    /// silently skipped (whichever leads, a follower's clock skips).
+    fn broken_clock_skip_us(&self, node: NodeId, now_us: u64) -> u64 {
+        if self.spec.broken != Broken::ClockSkipsAhead || node == NodeId(0) {
+            return 0;
+        }
+        let raft = &self.spec.raft;
+        let election_us = (raft.election_timeout_ms_base() + raft.vote_interval_ms_max) * 1_000;
+        (now_us / spec::CLOCK_SKIP_PERIOD_US) * election_us
     }
 
     /// How much global time passes while the node's local clock advances by `local_us`.
@@ -471,11 +491,19 @@ impl World {
     /// (`NetworkState::route`).
     pub fn send(&self, from: SocketAddr, to: SocketAddr, wire: wire::Wire) {
         let peer = matches!(wire, wire::Wire::Peer { .. });
-        let delays_us = self
-            .lock()
-            .network
-            .route(from, to, peer, &mut madsim::rand::thread_rng());
         let now_us = self.now_us();
+        let delays_us = {
+            let mut shared = self.lock();
+            let delays_us = shared
+                .network
+                .route(from, to, peer, &mut madsim::rand::thread_rng());
+            if peer && delays_us.is_empty() {
+                if let Some(node) = wire::replica_of(to) {
+                    shared.peer_drops.note(node, now_us);
+                }
+            }
+            delays_us
+        };
         let mut wake = false;
         {
             let mut post = self.post();
@@ -631,6 +659,7 @@ impl World {
                 .iter()
                 .map(|(event, count)| (event.to_string(), *count))
                 .collect(),
+            peer_drops: std::mem::take(&mut shared.peer_drops),
         };
         shared.disks.clear();
         shared.inboxes.clear();

@@ -144,7 +144,10 @@ impl NetworkState {
     /// sends and receives nothing (clients and name servers included); a clogged link drops
     /// what goes from one replica to the other.
     pub fn passes_cuts(&self, from: SocketAddr, to: SocketAddr) -> bool {
-        let (a, b) = (replica_number(from), replica_number(to));
+        let (a, b) = (
+            super::wire::replica_of(from).map(|n| n.0),
+            super::wire::replica_of(to).map(|n| n.0),
+        );
         let isolated = |n: Option<u32>| n.is_some_and(|n| self.isolated.contains(&n));
         if isolated(a) || isolated(b) {
             return false;
@@ -175,17 +178,6 @@ impl NetworkState {
         (0..delivery.copies)
             .map(|_| delivery.delay_us + rng.gen_range(base.latency_us_min..=base.latency_us_max))
             .collect()
-    }
-}
-
-/// Replica `n` lives at 10.0.0.(n+1) (`wire::replica_addr`); other addresses are not replicas.
-fn replica_number(addr: SocketAddr) -> Option<u32> {
-    match addr.ip() {
-        IpAddr::V4(ip) => match ip.octets() {
-            [10, 0, 0, last] if last > 0 => Some(u32::from(last) - 1),
-            _ => None,
-        },
-        IpAddr::V6(_) => None,
     }
 }
 

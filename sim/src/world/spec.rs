@@ -27,7 +27,13 @@ pub enum Broken {
     AckBeforeCommit,
     /// SEND_OK names a queue offset other than the one the entry is stored at.
     AckWrongOffset,
+    /// Every replica's clock but replica 0's reads ahead by one more election timeout every
+    /// `CLOCK_SKIP_PERIOD_US`, with no fault recorded (`World::local_ms`).
+    ClockSkipsAhead,
 }
+
+/// How often `Broken::ClockSkipsAhead` skips the clocks ahead.
+pub const CLOCK_SKIP_PERIOD_US: u64 = 3_000_000;
 
 /// Everything the world needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +67,15 @@ impl WorldSpec {
 
     pub fn replica_count(&self) -> u32 {
         self.groups * self.replicas
+    }
+
+    /// How far back a cause explains an election: two election timeouts (the base plus the
+    /// vote jitter's top) and the network's slowest delivery. Within it, a fault, a perturbation
+    /// or a dropped datagram to the candidate explains why it stopped hearing its leader
+    /// (`run::elections`).
+    pub fn election_window_us(&self) -> u64 {
+        let election_ms = self.raft.election_timeout_ms_base() + self.raft.vote_interval_ms_max;
+        2 * election_ms * 1_000 + self.latency_max.as_us()
     }
     pub fn group_of(&self, node: NodeId) -> u32 {
         node.0 / self.replicas

@@ -50,6 +50,17 @@ pub fn replica_addr(node: NodeId) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)), PORT)
 }
 
+/// The replica at `addr` (`replica_addr`'s inverse); None for clients and name servers.
+pub fn replica_of(addr: SocketAddr) -> Option<NodeId> {
+    match addr.ip() {
+        IpAddr::V4(ip) => match ip.octets() {
+            [10, 0, 0, last] if last > 0 => Some(NodeId(u32::from(last) - 1)),
+            _ => None,
+        },
+        IpAddr::V6(_) => None,
+    }
+}
+
 /// Name server `i` lives at 10.0.2.(i+1).
 pub fn name_server_addr(index: u32) -> SocketAddr {
     let i =
