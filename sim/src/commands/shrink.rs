@@ -104,18 +104,20 @@ fn invariant_name(violation: &InvariantViolation) -> String {
 
 /// The signatures of a seed's findings.
 pub fn signatures(outcome: &SeedOutcome) -> BTreeSet<Signature> {
-    outcome
-        .findings
-        .iter()
-        .map(|finding| Signature {
-            kind: finding.kind(),
-            detail: match finding {
-                Finding::RaftInvariant { violation, .. } => invariant_name(violation),
-                Finding::Panic { message } => message.clone(),
-                _ => String::new(),
-            },
-        })
-        .collect()
+    outcome.findings.iter().map(signature).collect()
+}
+
+/// What a finding is, for a shrink to keep: its kind and, for Raft invariants and panics,
+/// which.
+fn signature(finding: &Finding) -> Signature {
+    Signature {
+        kind: finding.kind(),
+        detail: match finding {
+            Finding::RaftInvariant { violation, .. } => invariant_name(violation),
+            Finding::Panic { message } => message.clone(),
+            _ => String::new(),
+        },
+    }
 }
 
 /// How big a candidate is, for the progress bar and the header.
@@ -170,6 +172,13 @@ struct Trials {
 impl Trials {
     fn left(&self) -> u32 {
         self.max.saturating_sub(self.run)
+    }
+
+    /// The candidate's outcome (one trial).
+    fn outcome(&mut self, scenario: &Scenario) -> SeedOutcome {
+        self.run += 1;
+        self.bar.inc(1);
+        runner::run_one(Arc::new(RunSpec::from_scenario(scenario)), self.seed, None)
     }
 
     /// Whether the candidate still shows the target finding.
@@ -281,6 +290,62 @@ fn remove_faults(trials: &mut Trials, best: &mut Scenario) -> bool {
                 parts = (parts * 2).min(faults.len());
             }
         }
+    }
+    changed
+}
+
+/// When the seed first showed `target`, in ms, for findings that carry a time (Raft
+/// invariants, recovery refusals).
+fn finding_at_ms(outcome: &SeedOutcome, target: &Signature) -> Option<u64> {
+    outcome
+        .findings
+        .iter()
+        .filter(|finding| signature(finding) == *target)
+        .filter_map(|finding| match finding {
+            Finding::RaftInvariant { at_us, .. } | Finding::RecoveryFailed { at_us, .. } => {
+                Some(*at_us)
+            }
+            _ => None,
+        })
+        .min()
+        .map(|at_us| at_us.div_ceil(1_000))
+}
+
+/// Everything after the finding cut off: faults that come later cannot have caused it (the
+/// run is deterministic, so its prefix up to the finding is unchanged), and the run ends a
+/// little after it. One trial learns when the best candidate shows the finding.
+fn cut_after_finding(trials: &mut Trials, best: &mut Scenario) -> bool {
+    if trials.left() == 0 {
+        return false;
+    }
+    let outcome = trials.outcome(best);
+    let Some(at_ms) = finding_at_ms(&outcome, &trials.target) else {
+        return false;
+    };
+    let mut candidate = best.clone();
+    candidate.faults.retain(|fault| fault.at.0 <= at_ms);
+    let end_ms = (at_ms + 1_000).max(last_fault_ms(&candidate) + 1);
+    candidate.duration = Millis(end_ms.min(best.duration.0));
+    if candidate.faults.len() == best.faults.len() && candidate.duration == best.duration {
+        return false;
+    }
+    take(trials, best, vec![candidate])
+}
+
+/// Each fault removed on its own, the latest first: where removing a chunk changes the
+/// whole interleaving (ddmin stalls), single faults often still go.
+fn remove_one_at_a_time(trials: &mut Trials, best: &mut Scenario) -> bool {
+    let mut changed = false;
+    let mut index = best.faults.len();
+    while index > 0 && trials.left() > 0 {
+        index -= 1;
+        let mut candidate = best.clone();
+        candidate.faults.remove(index);
+        if let Some(found) = trials.first_failing(vec![candidate]) {
+            *best = found;
+            changed = true;
+        }
+        index = index.min(best.faults.len());
     }
     changed
 }
@@ -448,13 +513,16 @@ fn shrink(mut trials: Trials, start: Scenario) -> Option<Shrunk> {
     let from = Size::of(&start).to_string();
     let mut best = trials.first_failing(vec![start])?;
     loop {
-        let mut changed = remove_faults(&mut trials, &mut best);
+        // Triggers first: armed, they keep firing and every other change moves them.
+        let mut changed = disarm_triggers(&mut trials, &mut best);
+        changed |= cut_after_finding(&mut trials, &mut best);
+        changed |= remove_faults(&mut trials, &mut best);
+        changed |= remove_one_at_a_time(&mut trials, &mut best);
         changed |= shorten_run(&mut trials, &mut best);
         changed |= move_earlier(&mut trials, &mut best);
         changed |= shorten_faults(&mut trials, &mut best);
         changed |= lower_workload(&mut trials, &mut best);
         changed |= shrink_parameters(&mut trials, &mut best);
-        changed |= disarm_triggers(&mut trials, &mut best);
         if !changed || trials.left() == 0 {
             break;
         }
