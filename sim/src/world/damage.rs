@@ -106,10 +106,12 @@ pub fn damage(disk: &mut Disk, damage: Damage, rng: &mut impl Rng) -> Damaged {
         Damage::Wipe => {
             state.entries.clear();
             state.hard_state = HardState::default();
+            disk.lose_hard_state();
             Damaged::Wiped { entries: len }
         }
         Damage::LoseHardState => {
             state.hard_state = HardState::default();
+            disk.lose_hard_state();
             Damaged::HardStateLost
         }
         Damage::Misdirected => {
