@@ -115,3 +115,28 @@ fn a_master_disk_loss_names_the_corrupt_fault() {
     );
     assert!(!text.contains("ASYNC_FLUSH"), "{text}");
 }
+
+// `sim compare` on a scenario with variants: a row per variant, each under its mode.
+#[test]
+fn compare_gives_a_row_per_variant() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["compare", "--seeds", "1", "--jobs", "1", "--quiet"])
+        .arg(workspace.join("scenarios/disk_corrupt_master.ron"))
+        .current_dir(&workspace)
+        .output()
+        .expect("the sim binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(Some(0), output.status.code(), "{stdout}");
+    for (row, mode) in [
+        ("disk_corrupt_master-dledger", "DLedger"),
+        ("disk_corrupt_master-sync", "SyncMasterSlave"),
+        ("disk_corrupt_master-async", "AsyncMasterSlave"),
+    ] {
+        let rows = stdout
+            .lines()
+            .filter(|line| line.contains(row) && line.contains(mode))
+            .count();
+        assert_eq!(1, rows, "{row}: {stdout}");
+    }
+}

@@ -104,8 +104,9 @@ pub fn lost_acks_explained(report: &RunReport) -> Option<String> {
         if outcome.lost_writes.is_empty() {
             match explain_by_disk_faults(&outcome.disk_faults, None, outcome.end_us) {
                 Some(explained) => line.push_str(&format!("; no master lost writes; {explained}")),
-                None => line
-                    .push_str("; no master lost writes: not explained by the replication mode"),
+                None => {
+                    line.push_str("; no master lost writes: not explained by the replication mode")
+                }
             }
         }
         for lost_writes in &outcome.lost_writes {

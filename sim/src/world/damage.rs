@@ -62,7 +62,9 @@ impl Damaged {
     /// The fault and what it did, as findings name it (None when it damaged nothing).
     pub fn describe(&self) -> Option<String> {
         match self {
-            Damaged::Corrupted { index } => Some(format!("Corrupt (bits flipped in entry i{index})")),
+            Damaged::Corrupted { index } => {
+                Some(format!("Corrupt (bits flipped in entry i{index})"))
+            }
             Damaged::Truncated { from, last_index } => Some(format!(
                 "Truncate (the log cut from {from} entries to i{last_index})"
             )),
