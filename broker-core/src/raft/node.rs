@@ -171,6 +171,12 @@ pub struct Node {
     /// `disk_marks`: this node forgot what it acknowledged or voted; it neither votes nor
     /// campaigns until it has caught up (`caught_up_after_disk_loss`).
     pub(super) forgotten: Option<Forgotten>,
+    /// `disk_marks`: recovery cut the log's last entry as a torn write (`store::recover`). A
+    /// flipped bit in a synced, acknowledged last entry looks the same, so until our log is
+    /// verified past the cut again our responses say `forgot` and the leader stops counting
+    /// acknowledgements beyond our log (else it takes our rejections as stale and never sends
+    /// what we lost: swarm_disk seeds 229, 288, not settled). Voting is not held back.
+    pub(super) unconfirmed_cut: Option<LogIndex>,
 }
 
 impl Node {
@@ -218,6 +224,7 @@ impl Node {
                 hard_state_term: hard_state.term,
             });
         }
+        let unconfirmed_cut = cut_at.filter(|_| config.disk_marks);
         let log = RaftLog::from_entries(entries);
         let durability = Durability::recovered(log.last_index(), hard_state.clone());
         let watermark = Watermark::initial(&hard_state, log.last_index());
@@ -247,6 +254,7 @@ impl Node {
             safety_violations: Vec::new(),
             safety_violations_total: 0,
             forgotten,
+            unconfirmed_cut,
         };
         node.reset_election_timer();
         if let Some(from) = cut_at {

@@ -154,7 +154,7 @@ impl Node {
             match_or_hint: hint,
             last_log_index: self.log.last_index(),
             read_round: self.duty.read_round,
-            forgot: self.forgotten.is_some(),
+            forgot: self.forgotten.is_some() || self.unconfirmed_cut.is_some(),
         };
         self.send(to, msg);
     }
@@ -193,6 +193,12 @@ impl Node {
         let learned = leader_commit.min(self.duty.verified_match);
         self.commit_index = self.commit_index.max(learned);
         self.duty.ack_owed = true;
+        if self
+            .unconfirmed_cut
+            .is_some_and(|cut| self.duty.verified_match >= cut)
+        {
+            self.unconfirmed_cut = None;
+        }
         self.catch_up_after_disk_loss();
     }
 
@@ -309,7 +315,7 @@ impl Node {
             match_or_hint: reportable,
             last_log_index: self.log.last_index(),
             read_round: self.duty.read_round,
-            forgot: self.forgotten.is_some(),
+            forgot: self.forgotten.is_some() || self.unconfirmed_cut.is_some(),
         };
         self.send(leader, msg);
     }

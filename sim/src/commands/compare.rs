@@ -1,9 +1,10 @@
 //! `sim compare A.ron B.ron ... [--seeds N]`: runs each scenario (typically the same workload
 //! and faults under different replication modes) and prints one table, a row per scenario
-//! (`report::compare`).
+//! (`report::compare`). A scenario with `variants` gives one row per variant (e.g.
+//! disk_corrupt_master: DLedger, SYNC and ASYNC master–slave under the same disk fault).
 //! Exit 0: every scenario's expectations held; 1: some did not; 2: bad input.
 
-use crate::commands::common::{load_scenario, run_report, seeds_of, SeedOptions};
+use crate::commands::common::{load_scenario, run_report, seeds_of, select_variants, SeedOptions};
 use crate::report::compare::{compare_table, CompareRow};
 use clap::Args;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use std::process::ExitCode;
     ))
 )]
 pub struct CompareArgs {
-    /// The scenario files (RON), one row each.
+    /// The scenario files (RON), one row each (one per variant for a scenario with `variants`).
     #[arg(required = true)]
     pub scenarios: Vec<PathBuf>,
     #[command(flatten)]
@@ -27,12 +28,12 @@ pub struct CompareArgs {
 }
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    // Load every scenario first: a bad file fails before anything runs.
-    let scenarios = args
-        .scenarios
-        .iter()
-        .map(|path| load_scenario(path, &args.options.overrides))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Load every scenario (and its variants) first: a bad file fails before anything runs.
+    let mut scenarios = Vec::new();
+    for path in &args.scenarios {
+        let scenario = load_scenario(path, &args.options.overrides)?;
+        scenarios.extend(select_variants(&scenario, None)?);
+    }
     let jobs = args.options.jobs();
     let started = std::time::Instant::now();
     let mut rows = Vec::new();

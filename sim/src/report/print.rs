@@ -1,7 +1,7 @@
 //! What `sim run` and `sim replay` print after a run: the report's tables and explanations.
 
 use crate::report::{self, RunReport};
-use crate::run::outcome::FindingKind;
+use crate::run::outcome::{explain_by_disk_faults, FindingKind};
 use crate::scenario::Scenario;
 
 /// Prints a run's tables: failover stages, per group and topic, settling, healed cuts, worst
@@ -102,18 +102,37 @@ pub fn lost_acks_explained(report: &RunReport) -> Option<String> {
             ));
         }
         if outcome.lost_writes.is_empty() {
-            line.push_str("; no master lost writes: not explained by the replication mode");
+            match explain_by_disk_faults(&outcome.disk_faults, None, outcome.end_us) {
+                Some(explained) => line.push_str(&format!("; no master lost writes; {explained}")),
+                None => {
+                    line.push_str("; no master lost writes: not explained by the replication mode")
+                }
+            }
         }
         for lost_writes in &outcome.lost_writes {
             line.push_str(&format!(
-                "; master {} of group {} restarted at {:.1} s with {} of the {} committed entries ({} acknowledged but never flushed: ASYNC_FLUSH acks from the page cache and the power loss dropped them; its slaves then cut those entries to follow the master)",
+                "; master {} of group {} restarted at {:.1} s with {} of the {} committed entries",
                 lost_writes.master,
                 lost_writes.group,
                 lost_writes.at_us as f64 / 1e6,
                 lost_writes.recovered_index.0,
                 lost_writes.committed_index.0,
-                lost_writes.committed_index.0 - lost_writes.recovered_index.0,
             ));
+            let gone = lost_writes.committed_index.0 - lost_writes.recovered_index.0;
+            let disk = explain_by_disk_faults(
+                &outcome.disk_faults,
+                Some(lost_writes.master),
+                lost_writes.at_us,
+            );
+            match disk {
+                // The master's disk was damaged while it was down: it cut its log there.
+                Some(explained) => line.push_str(&format!(
+                    " ({gone} committed entries gone from its disk, {explained}; its slaves then cut those entries to follow the master)"
+                )),
+                None => line.push_str(&format!(
+                    " ({gone} acknowledged but never flushed: ASYNC_FLUSH acks from the page cache and the power loss dropped them; its slaves then cut those entries to follow the master)"
+                )),
+            }
         }
         lines.push(line);
     }

@@ -6,7 +6,9 @@ use crate::check::{self, CheckOptions, CheckReport};
 use crate::history::{OpInput, OpOutcome, Operation};
 use crate::ids::QueueId;
 use crate::metrics::{self, FailoverTimeline};
-use crate::run::outcome::{CheckSummary, Finding, FindingKind, OpCounts, SeedOutcome};
+use crate::run::outcome::{
+    explain_by_disk_faults, CheckSummary, DiskFault, Finding, FindingKind, OpCounts, SeedOutcome,
+};
 use crate::run::RunSpec;
 use crate::run::SeedRun;
 use crate::world::observe::{AppliedEntry, InvariantViolation, ObservedKind};
@@ -17,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub fn evaluate(spec: &RunSpec, run: &SeedRun) -> SeedOutcome {
     let (failovers, cuts_healed) = failovers_and_healed_cuts(spec, run);
     let finals = final_state(spec, run);
-    let mut findings = world_findings(run);
+    let disk_faults = disk_faults(run);
+    let mut findings = world_findings(run, &disk_faults);
     findings.extend(oracle_findings(spec, run, &finals));
     // A queue with only a committed prefix settles nothing: its unknown sends stay open.
     let mut complete = finals.committed.clone();
@@ -49,6 +52,7 @@ pub fn evaluate(spec: &RunSpec, run: &SeedRun) -> SeedOutcome {
         highest_term,
         findings,
         lost_writes: run.lost_writes.clone(),
+        disk_faults,
         swarm: run.swarm.clone(),
         triggers: run.triggers.clone(),
         events: run.events.clone(),
@@ -120,8 +124,23 @@ fn failovers_and_healed_cuts(
     (failovers, cuts_healed)
 }
 
-/// What the world itself saw go wrong: broken Raft invariants, then failed recoveries.
-fn world_findings(run: &SeedRun) -> Vec<Finding> {
+/// The disk faults that damaged something, in time order (issue 15).
+fn disk_faults(run: &SeedRun) -> Vec<DiskFault> {
+    run.damages
+        .iter()
+        .filter_map(|(at_us, node, damaged)| {
+            damaged.describe().map(|damage| DiskFault {
+                at_us: *at_us,
+                node: *node,
+                damage,
+            })
+        })
+        .collect()
+}
+
+/// What the world itself saw go wrong: broken Raft invariants, then failed recoveries, each
+/// named with the disk faults on that replica that explain it.
+fn world_findings(run: &SeedRun, disk_faults: &[DiskFault]) -> Vec<Finding> {
     let invariants =
         first_of_each_kind(&run.violations)
             .into_iter()
@@ -136,7 +155,10 @@ fn world_findings(run: &SeedRun) -> Vec<Finding> {
             .map(|(at_us, node, error)| Finding::RecoveryFailed {
                 at_us: *at_us,
                 node: *node,
-                error: error.clone(),
+                error: match explain_by_disk_faults(disk_faults, Some(*node), *at_us) {
+                    Some(explained) => format!("{error}; {explained}"),
+                    None => error.clone(),
+                },
             });
     invariants.chain(recoveries).collect()
 }

@@ -274,6 +274,41 @@ pub struct OpCounts {
     pub delivered: u32,
 }
 
+/// A disk fault that damaged a replica's disk (`world::damage`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskFault {
+    pub at_us: u64,
+    pub node: NodeId,
+    /// The fault's kind and what it did, e.g. "Corrupt (bits flipped in entry i370)".
+    pub damage: String,
+}
+
+impl fmt::Display for DiskFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} on {} at {:.3} s",
+            self.damage,
+            self.node,
+            self.at_us as f64 / 1e6
+        )
+    }
+}
+
+/// The disk faults on `node` at or before `at_us`, as one clause ("explained by ...").
+pub fn explain_by_disk_faults<'a>(
+    faults: impl IntoIterator<Item = &'a DiskFault>,
+    node: Option<NodeId>,
+    at_us: u64,
+) -> Option<String> {
+    let named: Vec<String> = faults
+        .into_iter()
+        .filter(|fault| node.is_none_or(|node| fault.node == node) && fault.at_us <= at_us)
+        .map(|fault| fault.to_string())
+        .collect();
+    (!named.is_empty()).then(|| format!("explained by the disk faults: {}", named.join("; ")))
+}
+
 /// Everything a report keeps of one seed. Holds no wall-clock data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeedOutcome {
@@ -299,6 +334,10 @@ pub struct SeedOutcome {
     /// the explanation of this seed's lost acknowledged sends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lost_writes: Vec<LostWrites>,
+    /// issue 15: the disk faults that damaged something, in time order: what explains a
+    /// refused recovery or an acknowledged send lost from a damaged disk.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disk_faults: Vec<DiskFault>,
     /// The faults a `Random` swarm drew for this seed (`nemesis::swarm`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub swarm: Vec<super::spec::SwarmDrawReport>,
@@ -393,6 +432,7 @@ impl SeedOutcome {
             highest_term: 0,
             findings: vec![Finding::Panic { message }],
             lost_writes: Vec::new(),
+            disk_faults: Vec::new(),
             swarm: Vec::new(),
             triggers: BTreeMap::new(),
             events: BTreeMap::new(),

@@ -58,6 +58,28 @@ pub enum Damaged {
     Nothing,
 }
 
+impl Damaged {
+    /// The fault and what it did, as findings name it (None when it damaged nothing).
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            Damaged::Corrupted { index } => {
+                Some(format!("Corrupt (bits flipped in entry i{index})"))
+            }
+            Damaged::Truncated { from, last_index } => Some(format!(
+                "Truncate (the log cut from {from} entries to i{last_index})"
+            )),
+            Damaged::Wiped { entries } => Some(format!(
+                "WipeDisk ({entries} entries and the hard state gone)"
+            )),
+            Damaged::HardStateLost => Some("LoseHardState (term and vote gone)".to_string()),
+            Damaged::Misdirected { source, index } => Some(format!(
+                "MisdirectedWrite (entry i{index} overwritten by a copy of i{source})"
+            )),
+            Damaged::Nothing => None,
+        }
+    }
+}
+
 /// Damages `disk`'s durable state (the node is down: nothing is pending).
 pub fn damage(disk: &mut Disk, damage: Damage, rng: &mut impl Rng) -> Damaged {
     let state = disk.durable_mut();
@@ -106,10 +128,12 @@ pub fn damage(disk: &mut Disk, damage: Damage, rng: &mut impl Rng) -> Damaged {
         Damage::Wipe => {
             state.entries.clear();
             state.hard_state = HardState::default();
+            disk.lose_hard_state();
             Damaged::Wiped { entries: len }
         }
         Damage::LoseHardState => {
             state.hard_state = HardState::default();
+            disk.lose_hard_state();
             Damaged::HardStateLost
         }
         Damage::Misdirected => {

@@ -17,6 +17,11 @@ pub struct Disk {
     /// most one fsync waits behind the running one however many syncs are asked for.
     last_start_us: u64,
     pub fsync_latency_us: u64,
+    /// A disk fault took the hard state (WipeDisk, LoseHardState). A replica writes its hard
+    /// state file when it first votes or learns a term; a missing file on a replica that ran
+    /// before is a lost one, while a default one that was never written (a crash before the
+    /// first write) is a replica that never voted nor acknowledged anything.
+    hard_state_lost: bool,
 }
 
 impl Disk {
@@ -116,6 +121,16 @@ impl Disk {
 
     pub fn durable(&self) -> &RecoveredState {
         &self.durable
+    }
+
+    /// Whether a disk fault took the hard state (sticky: what was lost stays lost).
+    pub fn hard_state_lost(&self) -> bool {
+        self.hard_state_lost
+    }
+
+    /// A disk fault took the hard state (`damage`).
+    pub fn lose_hard_state(&mut self) {
+        self.hard_state_lost = true;
     }
 
     /// The durable state, for disk faults (`damage`); only while nothing is pending.

@@ -541,8 +541,11 @@ impl World {
         shared.incarnations[index] += 1;
         let incarnation = shared.incarnations[index];
         let mut recovered = shared.disks[index].recover();
-        // The deployment knows the replica ran before: an empty disk is a lost one.
-        recovered.rejoining = incarnation > 1;
+        // The deployment knows the replica ran before and that its hard state file is gone:
+        // an empty disk is a lost one. A replica that crashed before its first write (it never
+        // voted nor acknowledged) comes back as a new one: with 2 of 5 disks damaged, refusing
+        // its vote too left the group without a majority (swarm_disk seed 25, not settled).
+        recovered.rejoining = incarnation > 1 && shared.disks[index].hard_state_lost();
         let group = self.spec.group_of(node);
         let rng_seed = mix_seed(self.seed, u64::from(node.0), u64::from(incarnation));
         let built: Result<Box<dyn ReplicaNode>, String> = match self.spec.replication {
