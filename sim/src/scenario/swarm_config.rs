@@ -209,9 +209,20 @@ pub fn draw(scenario: &Scenario, ranges: &SwarmRanges, seed: u64) -> SwarmConfig
     let replicas = ranges.replicas[rng.gen_range(0..ranges.replicas.len())];
     let heartbeat_ms =
         rng.gen_range(ranges.heartbeat_interval.min.0..=ranges.heartbeat_interval.max.0);
-    let vote_interval_ms = pair(
+    let drawn_vote_interval_ms = pair(
         &mut rng,
         MillisRange::new((heartbeat_ms / 4).max(1), heartbeat_ms.max(1)),
+    );
+    // Raft's liveness rests on the spread of the vote waits: with none (a draw of 57..57 ms),
+    // candidates that collide once retry in lock-step forever (10 of 10,000 hunt seeds never
+    // elected a leader). The spread is kept at least half the top, as the Raft paper's
+    // 150-300 ms; the draw itself is unchanged, so the seed's other draws stay.
+    let vote_interval_ms = (
+        drawn_vote_interval_ms
+            .0
+            .min(drawn_vote_interval_ms.1 / 2)
+            .max(1),
+        drawn_vote_interval_ms.1,
     );
     let latency_min = scenario.cluster.network.latency.min.0;
     let latency_max = rng
@@ -335,6 +346,11 @@ mod tests {
             assert!((hb.min.0..=hb.max.0).contains(&config.heartbeat_ms));
             let (vote_min, vote_max) = config.vote_interval_ms;
             assert!(vote_min <= vote_max && vote_max <= config.heartbeat_ms);
+            // The vote waits keep a spread (no lock-step retries): seed 1668 drew 57..57.
+            assert!(
+                vote_min <= vote_max / 2,
+                "seed {seed}: {vote_min}..{vote_max}"
+            );
             assert!(config.latency_ms.1 < config.heartbeat_ms);
             assert!(!config.kinds.is_empty(), "seed {seed}: no fault kind");
             assert!(config.replicas == 5 || !config.kinds.contains(&FaultKind::MajoritiesRing));
