@@ -3,6 +3,7 @@
 //! replica votes for nobody until it has caught up from a leader.
 
 use sim::commands::common::run_report;
+use sim::report::judge::judge;
 use sim::report::print::lost_acks_explained;
 use sim::run::outcome::Finding;
 use sim::scenario::{Broken, Scenario};
@@ -28,6 +29,13 @@ fn the_unsafe_switch_is_caught() {
             outcome.seed
         );
     }
+    // The scenario says the bug is its story (`expect.must_find`): the table holds.
+    let checks = judge(&scenario, &report);
+    let failed: Vec<_> = checks.iter().filter(|check| !check.held).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(checks
+        .iter()
+        .any(|check| check.name.starts_with("seeds that catch") && check.actual == "2 of 2"));
 }
 
 #[test]

@@ -16,7 +16,18 @@ pub fn judge(scenario: &Scenario, report: &RunReport) -> Vec<ExpectationCheck> {
     if expect.recovery_failed > 0 {
         checks.push(recovery_failed(report, expect.recovery_failed));
     }
-    checks.push(other_safety(report, expect.recovery_failed > 0));
+    if !expect.must_find.is_empty() {
+        checks.push(must_find(
+            report,
+            &expect.must_find,
+            expect.must_find_pct_min,
+        ));
+    }
+    checks.push(other_safety(
+        report,
+        expect.recovery_failed > 0,
+        &expect.must_find,
+    ));
     checks.push(settled(scenario, report));
     checks.push(elections_explained(report));
     let bounds = [
@@ -97,11 +108,34 @@ fn linearizable(report: &RunReport) -> ExpectationCheck {
     }
 }
 
+/// `expect.must_find`: the bug the scenario's story plants or unlocks is caught, as one of the
+/// kinds it names, on at least `pct_min` percent of the seeds and on one seed at least.
+fn must_find(report: &RunReport, kinds: &[FindingKind], pct_min: u64) -> ExpectationCheck {
+    let caught = report
+        .per_seed
+        .iter()
+        .filter(|o| kinds.iter().any(|kind| o.count(*kind) > 0))
+        .count() as u64;
+    let seeds = report.per_seed.len() as u64;
+    let names: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+    ExpectationCheck {
+        name: format!("seeds that catch the story's bug ({})", names.join(" or ")),
+        bound: format!(">= {pct_min} %"),
+        actual: format!("{caught} of {seeds}"),
+        held: caught > 0 && caught * 100 >= pct_min * seeds,
+    }
+}
+
 /// Always: no safety finding besides those the other expectations bound (lost sends and
-/// their consequences, linearizability, settling).
-fn other_safety(report: &RunReport, recovery_bounded: bool) -> ExpectationCheck {
+/// their consequences, linearizability, settling, the kinds the story must produce).
+fn other_safety(
+    report: &RunReport,
+    recovery_bounded: bool,
+    expected: &[FindingKind],
+) -> ExpectationCheck {
     let judged_elsewhere = |kind: FindingKind| {
         matches!(kind, FindingKind::LostAcked | FindingKind::NotLinearizable)
+            || expected.contains(&kind)
             || (recovery_bounded && kind == FindingKind::RecoveryFailed)
             || kind.is_liveness()
             || kind.is_consequence_of_loss()

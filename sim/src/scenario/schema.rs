@@ -5,6 +5,7 @@
 use super::duration::{deserialize_some_millis, Millis, MillisRange};
 use super::fault::TimedFault;
 use super::swarm_config::{SwarmRanges, TriggerSetting};
+use crate::ids::FindingKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -468,6 +469,14 @@ pub struct Expect {
     /// Most seeds whose groups may not settle (issue 15: beyond the storage fault atlas, a
     /// group that lost a majority's copies may be unable to recover). Default 0.
     pub not_settled_max: u64,
+    /// Finding kinds this scenario's story must produce (a scenario that plants or unlocks a
+    /// bug, such as `lost_vote_double_leader`): they are the expected outcome, not failures,
+    /// and at least `must_find_pct_min` percent of the seeds (and at least one) must show one
+    /// of them. Empty by default.
+    pub must_find: Vec<FindingKind>,
+    /// Smallest share of seeds, in percent, that must show a `must_find` kind. Default 1;
+    /// ignored when `must_find` is empty.
+    pub must_find_pct_min: u64,
     /// Bounds across seeds on the failover stages of DESIGN.md (p99 over seeds).
     #[serde(
         deserialize_with = "deserialize_some_millis",
@@ -506,6 +515,8 @@ impl Default for Expect {
             lost_acked: 0,
             recovery_failed: 0,
             not_settled_max: 0,
+            must_find: Vec::new(),
+            must_find_pct_min: 1,
             failover_detect_p99_max: None,
             failover_elect_p99_max: None,
             failover_commit_p99_max: None,

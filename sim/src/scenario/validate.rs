@@ -128,6 +128,14 @@ pub fn validate(scenario: &Scenario) -> Check {
     validate_faults(scenario)?;
     millis_in("settle_max", scenario.settle_max, 1, RUN_DURATION_MS_MAX)?;
     validate_swarm(scenario)?;
+    if !scenario.expect.must_find.is_empty() {
+        count_in(
+            "expect.must_find_pct_min",
+            scenario.expect.must_find_pct_min,
+            1,
+            100,
+        )?;
+    }
     for (index, trigger) in scenario.triggers.iter().enumerate() {
         count_in(
             &format!("triggers[{index}].chance_ppm"),
