@@ -111,6 +111,7 @@ impl Nemesis {
             }
             Fault::Bridge { group } => self.bridge(*group),
             Fault::MajoritiesRing { group } => self.majorities_ring(*group),
+            Fault::DeposeLeader { group } => self.depose_leader(*group),
             Fault::Heal => {
                 self.world.heal_links();
                 Vec::new()
@@ -352,6 +353,38 @@ impl Nemesis {
         ring
     }
 
+    /// A deposed leader that clients still reach: the leader and up to a minority of the
+    /// others (drawn) on one side, the rest on the other, and clients cut from the rest. With
+    /// no leader at that moment, nothing happens. Returns the deposed side, leader first.
+    fn depose_leader(&mut self, group: u32) -> Vec<NodeId> {
+        let Some((leader, _)) = self.world.leader_of(group) else {
+            return Vec::new();
+        };
+        let mut others: Vec<NodeId> = self
+            .world
+            .spec
+            .members(group)
+            .into_iter()
+            .filter(|node| *node != leader)
+            .collect();
+        others.shuffle(&mut self.rng);
+        let minority = (self.world.spec.replicas as usize - 1) / 2;
+        let beside = self.rng.gen_range(0..minority);
+        let (with_leader, rest) = others.split_at(beside);
+        let deposed: Vec<NodeId> = std::iter::once(leader)
+            .chain(with_leader.iter().copied())
+            .collect();
+        for a in &deposed {
+            for b in rest {
+                self.cut_both_ways(*a, *b);
+            }
+        }
+        for node in rest {
+            self.world.cut_clients(*node);
+        }
+        deposed
+    }
+
     fn resolve(&mut self, target: &Target) -> Vec<NodeId> {
         let spec = self.world.spec.clone();
         match target {
@@ -388,6 +421,7 @@ impl Nemesis {
                 others.shuffle(&mut self.rng);
                 leader.into_iter().chain(others).take(size).collect()
             }
+            Target::Group { group } => spec.members(*group),
             Target::Random => {
                 let node = self.rng.gen_range(0..spec.replica_count());
                 vec![NodeId(node)]

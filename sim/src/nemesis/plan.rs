@@ -28,6 +28,10 @@ pub enum Target {
     Majority {
         group: u32,
     },
+    /// Every replica of the group.
+    Group {
+        group: u32,
+    },
     /// One node of the whole cluster, drawn from the nemesis stream.
     Random,
     /// Every node that is down at that moment.
@@ -64,6 +68,11 @@ pub enum Fault {
     },
     /// Jepsen's majorities ring on one group.
     MajoritiesRing {
+        group: u32,
+    },
+    /// The leader and up to a minority beside it cut from the rest of the group, and every
+    /// client cut from the rest: clients reach only the deposed side. Until `Heal`.
+    DeposeLeader {
         group: u32,
     },
     /// Undo every cut and per-link fault.
@@ -161,6 +170,9 @@ pub enum FaultKind {
     OneWay,
     Bridge,
     MajoritiesRing,
+    DeposeLeader,
+    /// A majority of one group, or all of it, lose power at once.
+    PowerLoss,
     Latency,
     Loss,
     LinkLatency,
@@ -198,6 +210,8 @@ pub struct Swarm {
     pub length_ms_min: u64,
     pub length_ms_max: u64,
     pub atlas: Atlas,
+    /// A drawn cut's undo heals only once no other drawn cut of this swarm is in force.
+    pub heal_after_last_cut: bool,
 }
 
 /// One entry of the plan.

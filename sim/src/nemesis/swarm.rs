@@ -118,6 +118,13 @@ fn draw_fault(spec: &WorldSpec, rng: &mut ChaCha8Rng, kind: FaultKind, length: S
         }
         FaultKind::Bridge => Fault::Bridge { group },
         FaultKind::MajoritiesRing => Fault::MajoritiesRing { group },
+        FaultKind::DeposeLeader => Fault::DeposeLeader { group },
+        // Jepsen's coordinated power failure: a majority, or the whole group, at once.
+        FaultKind::PowerLoss => Fault::CrashLosingUnsynced(if rng.gen_bool(0.5) {
+            Target::Majority { group }
+        } else {
+            Target::Group { group }
+        }),
         FaultKind::Latency => {
             let min_ms = rng.gen_range(1..=20);
             Fault::Latency {
@@ -243,6 +250,7 @@ pub fn undo(spec: &WorldSpec, fault: &Fault, nodes: &[NodeId]) -> Vec<Fault> {
         | Fault::OneWay { .. }
         | Fault::Bridge { .. }
         | Fault::MajoritiesRing { .. }
+        | Fault::DeposeLeader { .. }
         | Fault::LinkLatency { .. }
         | Fault::LinkLoss { .. } => vec![Fault::Heal],
         Fault::Latency { .. } => vec![Fault::Latency {
@@ -274,6 +282,37 @@ pub struct Step {
     pub fault: Fault,
     /// For drawn faults: undo this long after it fires.
     pub undo_after: Option<SimTime>,
+    /// Drawn by a swarm whose cuts accumulate (`Swarm::heal_after_last_cut`): the cut's undo
+    /// heals only once no other such cut is in force (`CutsInForce`).
+    pub cuts_accumulate: bool,
+}
+
+/// The drawn cuts in force of swarms whose cuts accumulate: a cut's `Heal` undo is carried out
+/// only when it ends the last of them.
+#[derive(Debug, Default)]
+pub struct CutsInForce(u32);
+
+impl CutsInForce {
+    /// A step fired; `undos` are what will undo it.
+    pub fn fired(&mut self, step: &Step, undos: &[Fault]) {
+        if step.cuts_accumulate && step.undo_after.is_some() && undos.contains(&Fault::Heal) {
+            self.0 += 1;
+        }
+    }
+
+    /// Whether `step`, now due, is to be carried out: an accumulating cut's `Heal` only when
+    /// it ends the last cut in force.
+    pub fn carry_out(&mut self, step: &Step) -> bool {
+        if !(step.cuts_accumulate && step.undo_after.is_none() && step.fault == Fault::Heal) {
+            return true;
+        }
+        assert!(
+            self.0 > 0,
+            "invariant: each such heal undoes one cut that fired"
+        );
+        self.0 -= 1;
+        self.0 == 0
+    }
 }
 
 /// Fixed faults, drawn faults and undos, in time order (ties: in the order they were added).
@@ -299,6 +338,7 @@ impl Timeline {
                             at: drawn.at,
                             fault: drawn.fault.clone(),
                             undo_after: Some(drawn.length),
+                            cuts_accumulate: swarm.heal_after_last_cut,
                         });
                         timeline.drawn.push(drawn);
                     }
@@ -307,6 +347,7 @@ impl Timeline {
                     at: *at,
                     fault: fault.clone(),
                     undo_after: None,
+                    cuts_accumulate: false,
                 }),
             }
         }
@@ -328,5 +369,42 @@ impl Timeline {
         }
         self.queue.pop();
         self.steps[usize::try_from(seq).expect("invariant: step counts fit in usize")].take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(at_ms: u64, fault: Fault, undo_after_ms: Option<u64>) -> Step {
+        Step {
+            at: SimTime::from_ms(at_ms),
+            fault,
+            undo_after: undo_after_ms.map(SimTime::from_ms),
+            cuts_accumulate: true,
+        }
+    }
+
+    // Two overlapping drawn cuts: the first one's heal is skipped (the second is still on),
+    // the second one's heals; a plain swarm's and a scenario's heals always happen.
+    #[test]
+    fn accumulating_cuts_heal_when_the_last_one_ends() {
+        let mut cuts = CutsInForce::default();
+        let isolate = step(100, Fault::Isolate(Target::Node(NodeId(0))), Some(500));
+        let depose = step(300, Fault::DeposeLeader { group: 0 }, Some(900));
+        for fired in [&isolate, &depose] {
+            assert!(cuts.carry_out(fired));
+            cuts.fired(fired, &[Fault::Heal]);
+        }
+        assert!(!cuts.carry_out(&step(600, Fault::Heal, None)));
+        assert!(cuts.carry_out(&step(1_200, Fault::Heal, None)));
+
+        let mut plain = step(1_300, Fault::Heal, None);
+        plain.cuts_accumulate = false;
+        assert!(cuts.carry_out(&plain));
+        // A crash's undo is a restart, not a heal: no cut is counted.
+        let crash = step(1_400, Fault::Crash(Target::Node(NodeId(1))), Some(100));
+        cuts.fired(&crash, &[Fault::Restart(Target::Node(NodeId(1)))]);
+        assert_eq!(0, cuts.0);
     }
 }

@@ -181,7 +181,10 @@ pub fn fault_windows(faults: &[TimedFault], duration_us: u64) -> Vec<FaultWindow
         | Fault::Partition(_)
         | Fault::OneWay { .. }
         | Fault::Bridge { .. }
-        | Fault::MajoritiesRing { .. } => matches!(later, Fault::Heal),
+        | Fault::MajoritiesRing { .. }
+        | Fault::DeposeLeader { .. }
+        | Fault::LinkLatency { .. }
+        | Fault::LinkLoss { .. } => matches!(later, Fault::Heal),
         _ => false,
     };
     let mut windows = Vec::new();

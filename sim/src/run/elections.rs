@@ -219,6 +219,7 @@ fn played_spans(spec: &RunSpec, played: &[TimedFault], end_us: u64) -> Vec<(u64,
             | Fault::OneWay { .. }
             | Fault::Bridge { .. }
             | Fault::MajoritiesRing { .. }
+            | Fault::DeposeLeader { .. }
             | Fault::LinkLatency { .. }
             | Fault::LinkLoss { .. } => hold(&mut cut_since, true, at_us, &mut spans),
             Fault::Heal => hold(&mut cut_since, false, at_us, &mut spans),

@@ -80,16 +80,23 @@ async fn supervise(spec: Arc<RunSpec>, seed: u64) -> SeedRun {
     }
     let swarm = timeline.drawn.clone();
     let mut played = Vec::new();
+    let mut cuts = swarm::CutsInForce::default();
     while let Some(step) = timeline.pop_before(spec.duration) {
         sleep_until(&world, step.at.as_us()).await;
+        if !cuts.carry_out(&step) {
+            continue;
+        }
         played.push(super::spec::scenario_timed_fault(step.at, &step.fault));
         let nodes = nemesis.apply(&step.fault);
         if let Some(undo_after) = step.undo_after {
-            for fault in swarm::undo(&spec.world, &step.fault, &nodes) {
+            let undos = swarm::undo(&spec.world, &step.fault, &nodes);
+            cuts.fired(&step, &undos);
+            for fault in undos {
                 timeline.push(swarm::Step {
                     at: step.at + undo_after,
                     fault,
                     undo_after: None,
+                    cuts_accumulate: step.cuts_accumulate,
                 });
             }
         }

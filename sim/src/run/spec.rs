@@ -208,6 +208,7 @@ fn target(target: Target) -> nemesis::Target {
         Target::Follower { group } => nemesis::Target::Follower { group },
         Target::Minority { group } => nemesis::Target::Minority { group },
         Target::Majority { group } => nemesis::Target::Majority { group },
+        Target::Group { group } => nemesis::Target::Group { group },
         Target::Random => nemesis::Target::Random,
         Target::AllCrashed => nemesis::Target::AllCrashed,
     }
@@ -236,6 +237,7 @@ fn planned(fault: &Fault) -> Planned {
             to: target(*to),
         },
         Fault::Bridge { group } => F::Bridge { group: *group },
+        Fault::DeposeLeader { group } => F::DeposeLeader { group: *group },
         Fault::MajoritiesRing { group } => F::MajoritiesRing { group: *group },
         Fault::Heal => F::Heal,
         Fault::Latency { min, max } => F::Latency {
@@ -323,6 +325,7 @@ fn planned(fault: &Fault) -> Planned {
             every,
             length,
             atlas,
+            heal,
         } => {
             return Planned::Swarm(nemesis::Swarm {
                 kinds: kinds.iter().map(|kind| fault_kind(*kind)).collect(),
@@ -334,6 +337,7 @@ fn planned(fault: &Fault) -> Planned {
                     scenario::Atlas::Minority => nemesis::plan::Atlas::Minority,
                     scenario::Atlas::Unbounded => nemesis::plan::Atlas::Unbounded,
                 },
+                heal_after_last_cut: *heal == scenario::CutHeal::AfterLastCut,
             })
         }
     })
@@ -351,6 +355,8 @@ fn fault_kind(kind: FaultKind) -> nemesis::FaultKind {
         FaultKind::OneWay => K::OneWay,
         FaultKind::Bridge => K::Bridge,
         FaultKind::MajoritiesRing => K::MajoritiesRing,
+        FaultKind::DeposeLeader => K::DeposeLeader,
+        FaultKind::PowerLoss => K::PowerLoss,
         FaultKind::Latency => K::Latency,
         FaultKind::Loss => K::Loss,
         FaultKind::LinkLatency => K::LinkLatency,
@@ -429,6 +435,7 @@ fn scenario_target(target: nemesis::Target) -> Target {
         T::Follower { group } => Target::Follower { group },
         T::Minority { group } => Target::Minority { group },
         T::Majority { group } => Target::Majority { group },
+        T::Group { group } => Target::Group { group },
         T::Random => Target::Random,
         T::AllCrashed => Target::AllCrashed,
     }
@@ -459,6 +466,7 @@ fn scenario_fault(fault: &nemesis::Fault) -> Fault {
             to: t(to),
         },
         F::Bridge { group } => Fault::Bridge { group: *group },
+        F::DeposeLeader { group } => Fault::DeposeLeader { group: *group },
         F::MajoritiesRing { group } => Fault::MajoritiesRing { group: *group },
         F::Heal => Fault::Heal,
         F::Latency { min, max } => Fault::Latency {

@@ -29,6 +29,9 @@ pub enum Target {
     Minority { group: u32 },
     /// A majority of the group's replicas (2 of 3, 3 of 5), the leader included if any.
     Majority { group: u32 },
+    /// Every replica of the group (a power loss of the whole group: `CrashLosingUnsynced(
+    /// Group(group: 0))`).
+    Group { group: u32 },
     /// One node of the whole cluster, chosen by the seeded nemesis RNG.
     Random,
     /// Every node that is down at that moment; only for `Restart`.
@@ -42,7 +45,8 @@ impl Target {
             Target::Leader { group }
             | Target::Follower { group }
             | Target::Minority { group }
-            | Target::Majority { group } => Some(group),
+            | Target::Majority { group }
+            | Target::Group { group } => Some(group),
             Target::Node(_) | Target::Random | Target::AllCrashed => None,
         }
     }
@@ -56,6 +60,7 @@ impl fmt::Display for Target {
             Target::Follower { group } => write!(f, "Follower(group: {group})"),
             Target::Minority { group } => write!(f, "Minority(group: {group})"),
             Target::Majority { group } => write!(f, "Majority(group: {group})"),
+            Target::Group { group } => write!(f, "Group(group: {group})"),
             Target::Random => f.write_str("Random"),
             Target::AllCrashed => f.write_str("AllCrashed"),
         }
@@ -97,6 +102,11 @@ pub enum Fault {
     Bridge { group: u32 },
     /// Jepsen's majorities ring on one group of 5: every node sees a different majority.
     MajoritiesRing { group: u32 },
+    /// A deposed leader that clients still reach: the group's leader, with up to a minority
+    /// of the others beside it, is cut from the rest of the group, and every client is cut
+    /// from the rest, so clients keep sending to and pulling from the old leader while the
+    /// majority elects a new one they cannot reach. Until `Heal`.
+    DeposeLeader { group: u32 },
     /// Undo every partition, isolation and one-way cut, and clear every per-link latency and
     /// loss (`LinkLatency`, `LinkLoss`). Whole-network settings and duplication stay.
     Heal,
@@ -179,7 +189,29 @@ pub enum Fault {
         /// Which replicas the disk kinds may damage (default: a fixed minority per seed).
         #[serde(default, skip_serializing_if = "Atlas::is_default")]
         atlas: Atlas,
+        /// What a drawn cut's undo heals (default: every cut, as `Heal` does).
+        #[serde(default, skip_serializing_if = "CutHeal::is_default")]
+        heal: CutHeal,
     },
+}
+
+/// What the undo of a drawn cut (isolation, partition, one-way or per-link fault) heals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CutHeal {
+    /// Each undo is a `Heal`: every cut in force ends, the other drawn cuts' too, so with
+    /// faults every few hundred ms a cut rarely outlasts an election timeout.
+    #[default]
+    EachUndo,
+    /// Cuts accumulate: an undo heals only once no other drawn cut is still in force (the
+    /// network heals when the last overlapping cut ends), so a deposed leader stays cut off
+    /// long enough for the others to elect.
+    AfterLastCut,
+}
+
+impl CutHeal {
+    pub fn is_default(&self) -> bool {
+        *self == CutHeal::EachUndo
+    }
 }
 
 /// Where `Corrupt` flips bits: the last stored entry, one drawn from the nemesis stream, or
@@ -222,6 +254,11 @@ pub enum FaultKind {
     OneWay,
     Bridge,
     MajoritiesRing,
+    /// `DeposeLeader` (issue 14: a client cut from the new leader but not from the old one).
+    DeposeLeader,
+    /// A correlated power loss: a majority of one group, or every replica of it, lose their
+    /// unsynced writes at once (`CrashLosingUnsynced(Majority | Group)`).
+    PowerLoss,
     Latency,
     Loss,
     LinkLatency,
@@ -242,7 +279,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 25] = [
+    pub const ALL: [FaultKind; 27] = [
         FaultKind::Crash,
         FaultKind::CrashLosingUnsynced,
         FaultKind::CrashTornTail,
@@ -252,6 +289,8 @@ impl FaultKind {
         FaultKind::OneWay,
         FaultKind::Bridge,
         FaultKind::MajoritiesRing,
+        FaultKind::DeposeLeader,
+        FaultKind::PowerLoss,
         FaultKind::Latency,
         FaultKind::Loss,
         FaultKind::LinkLatency,
@@ -297,6 +336,7 @@ impl Fault {
             Fault::OneWay { .. } => "OneWay",
             Fault::Bridge { .. } => "Bridge",
             Fault::MajoritiesRing { .. } => "MajoritiesRing",
+            Fault::DeposeLeader { .. } => "DeposeLeader",
             Fault::Heal => "Heal",
             Fault::Latency { .. } => "Latency",
             Fault::Loss { .. } => "Loss",
@@ -348,6 +388,7 @@ impl Fault {
             Fault::Partition(_)
             | Fault::Bridge { .. }
             | Fault::MajoritiesRing { .. }
+            | Fault::DeposeLeader { .. }
             | Fault::Heal
             | Fault::Latency { .. }
             | Fault::Loss { .. }

@@ -54,7 +54,7 @@ mod tests;
 
 pub use duration::{parse_millis, parse_signed_millis, Millis, MillisRange, SignedMillis};
 pub use error::{Location, ScenarioError, EXIT_CODE_BAD_INPUT};
-pub use fault::{Atlas, CorruptAt, Fault, FaultKind, Target, TimedFault};
+pub use fault::{Atlas, CorruptAt, CutHeal, Fault, FaultKind, Target, TimedFault};
 pub use overrides::OVERRIDE_KEYS;
 pub use schema::{
     Broken, Cluster, DiskSettings, Expect, Fidelity, NetworkSettings, RaftSettings, ReadMode,

@@ -181,6 +181,16 @@ fn limits() {
         ),
         (
             "Restart(AllCrashed)",
+            "Restart(Group(group: 0))",
+            "faults[2].fault.0",
+        ),
+        (
+            "Restart(AllCrashed)",
+            "DeposeLeader(group: 9)",
+            "faults[2].fault.group",
+        ),
+        (
+            "Restart(AllCrashed)",
             "Partition([[0, 1], [1, 2]])",
             "faults[2].fault.0[1][0]",
         ),

@@ -561,7 +561,9 @@ fn validate_fault(path: &str, fault: &Fault, cluster: &Cluster) -> Check {
             1,
             TRUNCATE_ENTRIES_MAX.into(),
         ),
-        Fault::Bridge { group } => group_ok(&format!("{path}.group"), *group, cluster),
+        Fault::Bridge { group } | Fault::DeposeLeader { group } => {
+            group_ok(&format!("{path}.group"), *group, cluster)
+        }
         Fault::MajoritiesRing { group } => {
             group_ok(&format!("{path}.group"), *group, cluster)?;
             ensure(cluster.replicas == 5, path, || {
@@ -691,6 +693,13 @@ fn validate_target(path: &str, target: Target, fault: &Fault, cluster: &Cluster)
             )
         }),
         Target::Random => Ok(()),
+        Target::Group { group } => {
+            ensure(!is_restart, path, || {
+                "restart Node(n), Random or AllCrashed, not a whole group (some of it may be up)"
+                    .to_string()
+            })?;
+            group_ok(&format!("{path}.group"), group, cluster)
+        }
         Target::Leader { group }
         | Target::Follower { group }
         | Target::Minority { group }

@@ -161,11 +161,18 @@ impl World {
         }
     }
 
+    /// Drops every message between the replica and any client (name servers still reach
+    /// it) until `heal_links`.
+    pub fn cut_clients(&self, node: NodeId) {
+        self.lock().network.cut_from_clients.insert(node.0);
+    }
+
     /// Undoes every isolation and cut, and clears every per-link latency and loss.
     pub fn heal_links(&self) {
         let network = &mut self.lock().network;
         network.link_faults.clear_links();
         network.isolated.clear();
+        network.cut_from_clients.clear();
         network.clogged_links.clear();
     }
 

@@ -120,6 +120,8 @@ pub struct NetworkState {
     pub isolated: BTreeSet<u32>,
     /// Directed links (from, to) between replicas that drop every message.
     pub clogged_links: BTreeSet<(u32, u32)>,
+    /// Replicas that no client reaches, nor they it (`DeposeLeader`); name servers do.
+    pub cut_from_clients: BTreeSet<u32>,
     pub link_faults: LinkFaults,
 }
 
@@ -152,9 +154,14 @@ impl NetworkState {
         if isolated(a) || isolated(b) {
             return false;
         }
+        let cut_from_clients = |replica: u32, other: SocketAddr| {
+            self.cut_from_clients.contains(&replica) && super::wire::is_client(other)
+        };
         match (a, b) {
             (Some(a), Some(b)) => !self.clogged_links.contains(&(a, b)),
-            _ => true,
+            (Some(a), None) => !cut_from_clients(a, to),
+            (None, Some(b)) => !cut_from_clients(b, from),
+            (None, None) => true,
         }
     }
 

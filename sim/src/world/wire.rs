@@ -68,6 +68,11 @@ pub fn name_server_addr(index: u32) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 2, i)), PORT)
 }
 
+/// Whether `addr` is a client's (`client_addr`).
+pub fn is_client(addr: SocketAddr) -> bool {
+    matches!(addr.ip(), IpAddr::V4(ip) if matches!(ip.octets(), [10, 0, 1, last] if last > 0))
+}
+
 /// Client `c` lives at 10.0.1.(c+1).
 pub fn client_addr(client: ClientId) -> SocketAddr {
     let c = u8::try_from(client.0 + 1).expect("invariant: validated scenarios have < 255 clients");
