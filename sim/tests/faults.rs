@@ -132,6 +132,7 @@ fn torn_tail_is_cut_by_recovery() {
         voted_for: Some(NodeId(0)),
         commit_mark: LogIndex(0),
         log_end_mark: LogIndex(0),
+        forgotten_through: LogIndex(0),
     }));
     let mut previous = 0;
     for index in 1..=5 {

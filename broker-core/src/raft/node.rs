@@ -492,13 +492,23 @@ impl Node {
             .commit_index
             .min(self.durability.durable_index())
             .max(self.hard_state.commit_mark);
-        let log_end_mark = self.log.last_index();
-        let marks = (self.hard_state.commit_mark, self.hard_state.log_end_mark);
-        if (commit_mark, log_end_mark) == marks {
+        let forgotten_through = self
+            .forgotten
+            .map_or(LogIndex(0), |forgotten| forgotten.through);
+        // While catching up, the mark keeps what the lost disk held: entries cut again before
+        // the node caught up are still entries it may have acknowledged.
+        let log_end_mark = self.log.last_index().max(forgotten_through);
+        let marks = (
+            self.hard_state.commit_mark,
+            self.hard_state.log_end_mark,
+            self.hard_state.forgotten_through,
+        );
+        if (commit_mark, log_end_mark, forgotten_through) == marks {
             return;
         }
         self.hard_state.commit_mark = commit_mark;
         self.hard_state.log_end_mark = log_end_mark;
+        self.hard_state.forgotten_through = forgotten_through;
         self.persist(PersistOp::HardState(self.hard_state.clone()));
     }
 
@@ -560,6 +570,7 @@ impl Node {
             voted_for,
             commit_mark: self.hard_state.commit_mark,
             log_end_mark: self.hard_state.log_end_mark,
+            forgotten_through: self.hard_state.forgotten_through,
         };
         let op = PersistOp::HardState(self.hard_state.clone());
         if let Some(Effect::Persist(PersistOp::HardState(_))) = self.effects.last() {

@@ -26,6 +26,11 @@ pub struct HardState {
     /// log that ends below it lost entries it may have acknowledged (a truncated file).
     #[serde(default)]
     pub log_end_mark: LogIndex,
+    /// A disk mark: this node forgot what it acknowledged or voted through this index and has
+    /// not caught up from a leader since (`store::Forgotten`); 0 when it has. Recovery keeps
+    /// such a node catching up across restarts.
+    #[serde(default)]
+    pub forgotten_through: LogIndex,
 }
 
 /// One durable write, in the order the core asked for them. The caller applies them in order;

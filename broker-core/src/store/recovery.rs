@@ -68,7 +68,7 @@ pub struct Recovery {
     pub cut_at: Option<LogIndex>,
     /// Set when the node must catch up before it votes (only with disk marks).
     pub forgotten: Option<Forgotten>,
-    /// The hard state was rebuilt and must be written back.
+    /// The hard state was rebuilt, or its catching-up mark changed: it must be written back.
     pub hard_state_rebuilt: bool,
 }
 
@@ -134,7 +134,10 @@ pub fn recover(
             term: last_term,
             voted_for: None,
             commit_mark: LogIndex(0),
-            log_end_mark: LogIndex(0),
+            // What the disk held: a later restart that finds less lost entries this node
+            // may have acknowledged since (swarm_disk seeds 880, 1652: not settled).
+            log_end_mark: LogIndex(stored),
+            forgotten_through: LogIndex(0),
         };
         let forgotten = Forgotten {
             what,
@@ -148,18 +151,29 @@ pub fn recover(
         // before the last index the hard state saw (entries lost from the end).
         let damaged_inside = cut_at.is_some_and(|index| index.0 < stored);
         let cut_short = stored < hard_state.log_end_mark.0;
-        let forgotten = (damaged_inside || cut_short).then(|| Forgotten {
+        // A node restarted again before it caught up is still catching up.
+        let still_catching_up = hard_state.forgotten_through > LogIndex(0);
+        let forgotten = (damaged_inside || cut_short || still_catching_up).then(|| Forgotten {
             what: Forgot::Entries,
-            through: LogIndex(stored).max(hard_state.log_end_mark),
+            through: LogIndex(stored)
+                .max(hard_state.log_end_mark)
+                .max(hard_state.forgotten_through),
             term: hard_state.term,
         });
         (hard_state, forgotten, false)
     };
+    let forgotten = forgotten.filter(|_| !vote_after_disk_loss);
+    // The hard state remembers that this node is catching up, so a restart before it has
+    // caught up neither votes nor counts as a node that acknowledged what it lost.
+    let mut hard_state = hard_state;
+    let forgotten_through = forgotten.map_or(LogIndex(0), |forgotten| forgotten.through);
+    let rewrite = rebuilt || hard_state.forgotten_through != forgotten_through;
+    hard_state.forgotten_through = forgotten_through;
     Ok(Recovery {
         hard_state,
         entries,
         cut_at,
-        forgotten: forgotten.filter(|_| !vote_after_disk_loss),
-        hard_state_rebuilt: rebuilt,
+        forgotten,
+        hard_state_rebuilt: rewrite,
     })
 }

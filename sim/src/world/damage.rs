@@ -167,6 +167,7 @@ mod tests {
             voted_for: Some(NodeId(0)),
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
         }));
         let mut previous = 0;
         for index in 1..=count {

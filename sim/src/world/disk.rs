@@ -187,6 +187,7 @@ mod tests {
         disk.write(PersistOp::HardState(HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(1),
             voted_for: Some(NodeId(0)),
         }));

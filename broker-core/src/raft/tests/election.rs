@@ -138,6 +138,7 @@ fn voter_refuses_a_candidate_with_an_older_log() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },

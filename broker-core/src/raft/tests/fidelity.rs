@@ -68,6 +68,7 @@ fn figure_8_s1() -> RecoveredState {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(3),
             voted_for: None,
         },
@@ -141,6 +142,7 @@ fn dledger_compare_makes_previous_term_entries_count_toward_commit() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(1),
             voted_for: None,
         },
@@ -192,6 +194,7 @@ fn dledger_voter() -> Node {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -232,6 +235,7 @@ fn dledger_voter_judges_the_log_before_the_term() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -411,6 +415,7 @@ fn dledger_follower_records_a_lost_committed_entry_instead_of_panicking() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(4),
             voted_for: None,
         },
@@ -547,6 +552,7 @@ fn dledger_follower_points_the_leader_below_its_commit_index() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(4),
             voted_for: None,
         },

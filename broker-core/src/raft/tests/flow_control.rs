@@ -226,6 +226,7 @@ fn survivor_of_term_1(id: NodeId) -> Node {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(1),
             voted_for: None,
         },

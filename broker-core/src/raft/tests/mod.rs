@@ -79,6 +79,7 @@ pub(super) fn hard_state(term: u64, voted_for: Option<NodeId>) -> Effect {
     Effect::Persist(PersistOp::HardState(HardState {
         commit_mark: LogIndex(0),
         log_end_mark: LogIndex(0),
+        forgotten_through: LogIndex(0),
         term: Term(term),
         voted_for,
     }))

@@ -13,6 +13,7 @@ fn recovery_keeps_a_valid_log_and_hard_state() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(3),
             voted_for: Some(N2),
         },
@@ -55,6 +56,7 @@ fn recovery_cuts_a_torn_tail_and_asks_the_disk_to_drop_it() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(1),
             voted_for: None,
         },
@@ -81,6 +83,7 @@ fn recovery_cuts_at_an_index_gap() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(1),
             voted_for: None,
         },
@@ -100,6 +103,7 @@ fn recovery_refuses_an_entry_newer_than_the_hard_state() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(1),
             voted_for: None,
         },
@@ -138,6 +142,7 @@ fn restarted_leader_relearns_commit_from_the_new_leader() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(2),
             voted_for: Some(N1),
         },
@@ -183,6 +188,7 @@ fn disk(term: u64, commit_mark: u64, entries: Vec<Entry>, rejoining: bool) -> Re
         hard_state: HardState {
             commit_mark: LogIndex(commit_mark),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(term),
             voted_for: None,
         },
@@ -263,6 +269,14 @@ fn disk_marks_cut_a_bad_middle_entry_and_refuse_votes_until_caught_up() {
     assert_eq!(
         vec![
             Effect::Persist(PersistOp::TruncateFrom { from: LogIndex(3) }),
+            // The hard state remembers that this node is catching up, through what it held.
+            Effect::Persist(PersistOp::HardState(HardState {
+                commit_mark: LogIndex(1),
+                log_end_mark: LogIndex(0),
+                forgotten_through: LogIndex(4),
+                term: Term(1),
+                voted_for: None,
+            })),
             sync(1)
         ],
         node.take_effects()
@@ -366,7 +380,8 @@ fn disk_marks_lost_hard_state_rebuilds_the_term_from_the_log() {
         vec![
             Effect::Persist(PersistOp::HardState(HardState {
                 commit_mark: LogIndex(0),
-                log_end_mark: LogIndex(0),
+                log_end_mark: LogIndex(2),
+                forgotten_through: LogIndex(2),
                 term: Term(2),
                 voted_for: None,
             })),
@@ -374,4 +389,96 @@ fn disk_marks_lost_hard_state_rebuilds_the_term_from_the_log() {
         ],
         node.take_effects()
     );
+}
+
+/// The hard state `node` last asked to persist.
+fn last_hard_state(effects: &[Effect]) -> HardState {
+    effects
+        .iter()
+        .rev()
+        .find_map(|effect| match effect {
+            Effect::Persist(PersistOp::HardState(hard_state)) => Some(hard_state.clone()),
+            _ => None,
+        })
+        .expect("the node wrote its hard state")
+}
+
+#[test]
+fn disk_marks_a_node_restarted_before_it_caught_up_is_still_catching_up() {
+    // Why (swarm_disk seeds 880, 1652, not settled): a node that lost its hard state
+    // acknowledged entries while catching up, then lost the end of its log and restarted
+    // before it caught up. Its rebuilt hard state said nothing about what the disk held, so it
+    // came back as an ordinary follower: it voted, and its answers did not say `forgot`, so the
+    // leader kept counting the lost acknowledgements, took its rejections as stale and never
+    // sent what it lost.
+    let first = Node::new(
+        marked(),
+        N1,
+        members(3),
+        disk(0, 0, chain(&[1, 2, 2, 2]), true),
+        7,
+    )
+    .expect("starts")
+    .take_effects();
+    let rebuilt = last_hard_state(&first);
+    assert_eq!(LogIndex(4), rebuilt.log_end_mark);
+    assert_eq!(LogIndex(4), rebuilt.forgotten_through);
+    // The end of the log is lost; the node restarts.
+    let cut = RecoveredState {
+        rejoining: true,
+        hard_state: rebuilt.clone(),
+        entries: chain(&[1, 2]),
+    };
+    let mut node = Node::new(marked(), N1, members(3), cut, 7).expect("starts");
+    assert_eq!(
+        Some(LogIndex(4)),
+        node.forgotten.map(|forgotten| forgotten.through)
+    );
+    node.step(0, Input::Tick);
+    assert!(vote_refused(&mut node, 3, (10, 2)));
+    // A leader probing beyond its log is told where the log ends, and that it forgot.
+    node.step(
+        AFTER_TIMEOUT_MS + 1,
+        msg(
+            N2,
+            Message::AppendRequest {
+                term: Term(3),
+                leader: N2,
+                prev_log_index: LogIndex(4),
+                prev_log_term: Term(2),
+                entries: Vec::new(),
+                leader_commit: LogIndex(4),
+                read_round: 0,
+            },
+        ),
+    );
+    let answers: Vec<Message> = node
+        .take_effects()
+        .into_iter()
+        .filter_map(|effect| match effect {
+            Effect::Send { to, msg } if to == N2 => Some(msg),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        answers.iter().any(|answer| matches!(
+            answer,
+            Message::AppendResponse {
+                success: false,
+                last_log_index: LogIndex(2),
+                forgot: true,
+                ..
+            }
+        )),
+        "answers: {answers:?}"
+    );
+    // A plain restart with the whole log still there keeps it catching up too.
+    let intact = RecoveredState {
+        rejoining: true,
+        hard_state: rebuilt,
+        entries: chain(&[1, 2, 2, 2]),
+    };
+    let mut node = Node::new(marked(), N1, members(3), intact, 7).expect("starts");
+    node.step(0, Input::Tick);
+    assert!(vote_refused(&mut node, 3, (10, 2)));
 }

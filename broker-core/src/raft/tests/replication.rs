@@ -134,6 +134,7 @@ fn follower_truncates_a_conflicting_uncommitted_suffix() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -172,6 +173,7 @@ fn follower_refuses_to_truncate_a_committed_entry() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(2),
             voted_for: None,
         },
@@ -234,6 +236,7 @@ fn figure_8_an_older_term_entry_is_not_committed_by_counting() {
         hard_state: HardState {
             commit_mark: LogIndex(0),
             log_end_mark: LogIndex(0),
+            forgotten_through: LogIndex(0),
             term: Term(3),
             voted_for: None,
         },
